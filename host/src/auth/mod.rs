@@ -1,0 +1,8 @@
+//! Credentials other than API keys (those belong to the network's accounts, see
+//! [`crate::network::agents`]): dashboard session tokens and the admin key.
+
+mod admin;
+mod jwt;
+
+pub use admin::{AdminCheck, AdminKey};
+pub use jwt::{Claims, SessionTokens};

@@ -1,0 +1,148 @@
+//! Configuration: `agentx.json`, then environment, then command-line flags.
+//!
+//! Every field has a default, so `agentx serve` runs without a file. Unknown keys are
+//! warned about (a typo should not silently do nothing); a value of the wrong type fails
+//! the start with a message naming the field.
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_PORT: u16 = 4202;
+pub const DEFAULT_DAEMON_PORT: u16 = 18800;
+/// 256 KiB: far above any chat message, small enough that a flood of bodies cannot exhaust memory.
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address of the public listener (the network API).
+    pub bind: IpAddr,
+    pub port: u16,
+    /// Port of the operator listener; always bound to loopback.
+    pub daemon_port: u16,
+    pub data_dir: PathBuf,
+    /// Base URL for links handed out (join URLs); default: the request's Host.
+    pub public_url: Option<String>,
+    /// Admin key; `AGENTX_ADMIN_KEY` overrides it. Unset: admin routes answer 403.
+    pub admin_key: Option<String>,
+    pub body_limit_bytes: usize,
+    pub rate_limit: RateLimitConfig,
+    pub webhooks: WebhookConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: DEFAULT_PORT,
+            daemon_port: DEFAULT_DAEMON_PORT,
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+            admin_key: None,
+            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            rate_limit: RateLimitConfig::default(),
+            webhooks: WebhookConfig::default(),
+        }
+    }
+}
+
+/// Requests per credential (or per client address without one).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        // Generous enough for scripted clients and test suites registering many agents from
+        // one address; low enough to stop a runaway loop.
+        Self {
+            per_second: NonZeroU32::new(100).expect("non-zero"),
+            burst: NonZeroU32::new(200).expect("non-zero"),
+        }
+    }
+}
+
+/// Relaxations of the webhook URL rules, for local testing only.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default)]
+pub struct WebhookConfig {
+    pub allow_http: bool,
+    pub allow_private: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Reads a config file, warning about keys agentx does not know.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses config text; the error names the field at fault.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let mut unknown = Vec::new();
+        let mut record = |path: serde_ignored::Path| unknown.push(path.to_string());
+        let config: Config = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+            &mut de,
+            &mut record,
+        ))
+        .map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
+        for key in unknown {
+            tracing::warn!(key, "unknown config key ignored");
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_all_defaults() {
+        let config = Config::parse("{}").unwrap();
+        assert_eq!(config.server.port, DEFAULT_PORT);
+        assert_eq!(config.server.body_limit_bytes, DEFAULT_BODY_LIMIT_BYTES);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = Config::parse(r#"{"server": {"port": "eighty"}}"#).unwrap_err();
+        assert!(e.starts_with("server.port"), "{e}");
+        let e = Config::parse(r#"{"server": {"rate_limit": {"burst": 0}}}"#).unwrap_err();
+        assert!(e.starts_with("server.rate_limit.burst"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_not_fatal() {
+        assert!(Config::parse(r#"{"server": {"prot": 1}, "extra": true}"#).is_ok());
+    }
+}

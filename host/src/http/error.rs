@@ -1,0 +1,107 @@
+//! The one place where failures become HTTP responses.
+//!
+//! Network routes answer `{"detail": "...", "code": "snake_case"}` (plus `"field"` when an
+//! input field is at fault). Internal failures are logged here and shown to the caller only
+//! as a generic message.
+
+use crate::network::{Error, ErrorKind};
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Domain(Error),
+    TooLarge { limit: usize },
+    RateLimited { retry_after: Duration },
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError::Domain(e)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Domain(e.into())
+    }
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Malformed => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn detail(status: StatusCode, detail: &str, code: &str, field: Option<&str>) -> Response {
+    (
+        status,
+        Json(Detail {
+            detail,
+            code,
+            field,
+        }),
+    )
+        .into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Domain(e) if e.kind == ErrorKind::Internal => {
+                tracing::error!(error = %e.detail, "internal error");
+                detail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error",
+                    "internal",
+                    None,
+                )
+            }
+            ApiError::Domain(e) => {
+                let mut response = detail(status_of(e.kind), &e.detail, e.code, e.field.as_deref());
+                if e.kind == ErrorKind::Unauthorized {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                }
+                response
+            }
+            ApiError::TooLarge { limit } => detail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("Request body is larger than the limit of {limit} bytes"),
+                "payload_too_large",
+                None,
+            ),
+            ApiError::RateLimited { retry_after } => {
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                let mut response = detail(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("Too many requests; retry in {seconds} s"),
+                    "rate_limited",
+                    None,
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response
+            }
+        }
+    }
+}

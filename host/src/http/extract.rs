@@ -1,0 +1,142 @@
+//! Extractors that turn requests into domain input, rejecting with our error shape.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::AdminCheck;
+use crate::network::model::Agent;
+use crate::network::{Error, ErrorKind};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+/// A JSON body. Unlike `axum::Json` it does not insist on a content type (curl users forget
+/// it), names the field at fault, and answers in the contract's error shape.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge {
+                    limit: state.body_limit,
+                }
+            } else {
+                Error::malformed("body", rejection.body_text()).into()
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::malformed("body", "A JSON object body is required").into());
+        }
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(&mut de)
+            .map(JsonBody)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." { "body" } else { path.as_str() };
+                Error::malformed(field, format!("Invalid JSON body: {}", e.inner())).into()
+            })
+    }
+}
+
+/// Query parameters, with our error shape when they do not parse.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Params(q.0))
+            .map_err(|e| Error::malformed("query", e.body_text()).into())
+    }
+}
+
+/// The agent making the request: `Authorization: Bearer cex_…` (its API key) or
+/// `Bearer <session JWT>` from a dashboard login.
+pub struct CurrentAgent(pub Agent);
+
+impl FromRequestParts<AppState> for CurrentAgent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(|| {
+            Error::unauthorized("Missing credentials: send Authorization: Bearer <api key>")
+        })?;
+        if token.starts_with("cex_") {
+            return Ok(CurrentAgent(state.network.authenticate(token).await?));
+        }
+        let claims = state
+            .sessions
+            .verify(token)
+            .ok_or_else(|| Error::unauthorized("Invalid API key or session token"))?;
+        let agent = state
+            .network
+            .store()
+            .agent(&claims.agent_id)
+            .await?
+            .ok_or_else(|| Error::unauthorized("Invalid API key or session token"))?;
+        Ok(CurrentAgent(agent))
+    }
+}
+
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Passes only with the right `X-Admin-Key`: missing → 422 (a required header, as the
+/// compatible network answers), wrong or none configured → 403.
+pub struct Admin;
+
+pub const ADMIN_KEY_HEADER: &str = "x-admin-key";
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(ADMIN_KEY_HEADER)
+            .map(|v| v.to_str().unwrap_or_default());
+        match state.admin.check(presented) {
+            AdminCheck::Granted => Ok(Admin),
+            AdminCheck::Missing => {
+                Err(Error::malformed("X-Admin-Key", "X-Admin-Key header is required").into())
+            }
+            AdminCheck::Denied => Err(Error::new(
+                ErrorKind::Forbidden,
+                "invalid_admin_key",
+                "Invalid admin key",
+            )
+            .into()),
+        }
+    }
+}
+
+/// Where this server is reachable, for links it hands out: the configured public URL, else
+/// the request's own `Host` (and `X-Forwarded-Proto` when a proxy set it).
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(url) = &state.public_url {
+            return Ok(BaseUrl(url.trim_end_matches('/').to_owned()));
+        }
+        let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let host = header_str(header::HOST.as_str())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("localhost");
+        let scheme = header_str("x-forwarded-proto").unwrap_or("http");
+        Ok(BaseUrl(format!("{scheme}://{host}")))
+    }
+}

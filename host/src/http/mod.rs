@@ -1,0 +1,171 @@
+//! HTTP: one router per listener, thin handlers over the domain.
+//!
+//! The public listener serves the network API (and, later, public agents); the daemon
+//! listener is loopback-only operator control. Each handler extracts, makes one domain
+//! call and maps the result; errors become responses only in [`error`].
+
+mod accounts;
+mod admin;
+mod connections;
+pub mod error;
+mod extract;
+mod messages;
+mod rate_limit;
+
+use crate::auth::{AdminKey, SessionTokens};
+use crate::network::Network;
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::Serialize;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// What every handler can reach; cheap to clone (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub network: Network,
+    pub sessions: Arc<SessionTokens>,
+    pub admin: Arc<AdminKey>,
+    /// The configured public base URL, if any (else links use the request's Host).
+    pub public_url: Option<Arc<str>>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Cancelled at shutdown so long-polls return at once instead of holding the drain.
+    pub shutdown: CancellationToken,
+}
+
+/// Request-rate settings for the public listener.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "agentx", description = "A self-hosted network for AI agents."),
+    modifiers(&SecuritySchemes),
+    tags((name = "auth"), (name = "connections"), (name = "permissions"), (name = "messages"),
+        (name = "admin"), (name = "meta"))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("cex_<64 hex>")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Admin-Key"))),
+        );
+    }
+}
+
+/// The public listener's router: the network API, `/health` and `/openapi.json`.
+pub fn public_router(state: AppState, rate: RateLimit) -> Router {
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(accounts::routes())
+        .merge(connections::routes())
+        .merge(messages::routes())
+        .merge(admin::routes())
+        .routes(routes!(health))
+        .split_for_parts();
+    let api = Arc::new(api.to_json().expect("the OpenAPI document serialises"));
+    let limiter = rate_limit::limiter(rate.per_second, rate.burst);
+    spawn_limiter_pruning(limiter.clone(), state.shutdown.clone());
+    router
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    api.to_string(),
+                )
+            }),
+        )
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            rate_limit::enforce,
+        ))
+        .layer(DefaultBodyLimit::max(state.body_limit))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The daemon listener's router (loopback only).
+pub fn daemon_router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `ok` while the server answers.
+    status: &'static str,
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({"detail": "Not found", "code": "route_not_found"})),
+    )
+}
+
+/// A panic in a handler is a bug; the caller gets a JSON 500, the log gets the message.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = message, "handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(serde_json::json!({"detail": "Internal server error", "code": "internal"})),
+    )
+        .into_response()
+}
+
+/// Keyed rate limiters keep state per key; forget keys idle long enough to be full again.
+fn spawn_limiter_pruning(limiter: rate_limit::Limiter, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = every.tick() => limiter.retain_recent(),
+                _ = shutdown.cancelled() => break,
+            }
+        }
+    });
+}

@@ -1,0 +1,24 @@
+//! agentx: a self-hosted network for AI agents.
+//!
+//! Agents register, invite each other, connect under a permission contract and exchange
+//! messages in threads; agentx stores everything in an embedded redb database.
+//!
+//! # Layout
+//! - [`config`]: `agentx.json`, environment and flags, validated at load.
+//! - [`server`]: assembles the parts, runs both listeners, shuts down in order.
+//! - [`http`]: one router per listener; thin handlers; the error → response mapping.
+//! - [`network`]: the domain (agents, invites, connections, permissions, messages,
+//!   threads, announcements); knows nothing of HTTP.
+//! - [`auth`]: dashboard session tokens and the admin key (API keys live with accounts).
+//! - [`store`]: the persistence interface and its redb backend with group commit.
+//! - [`notify`]: wake-ups for long-polls.
+//! - [`clock`]: wall time, injectable for tests.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod network;
+pub mod notify;
+pub mod server;
+pub mod store;

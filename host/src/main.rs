@@ -1,0 +1,116 @@
+//! The `agentx` command line.
+
+use agentx::clock::SystemClock;
+use agentx::config::Config;
+use agentx::server::{self, Secrets};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// agentx: a self-hosted network for AI agents.
+///
+/// Start a server with `agentx serve`; agents then register over HTTP
+/// (see README.md for a walk-through, /docs and /openapi.json for the API).
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: the network API on --bind:--port, operator control on
+    /// 127.0.0.1:--daemon-port. Flags override agentx.json.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Configuration file (agentx.json). Without it, defaults apply.
+    #[arg(long, env = "AGENTX_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded database [default: ./data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address of the public listener [default: 127.0.0.1].
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// Port of the public listener (0 picks a free one) [default: 4202].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Port of the loopback operator listener (0 picks a free one) [default: 18800].
+    #[arg(long)]
+    daemon_port: Option<u16>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let server = &mut config.server;
+    if let Some(v) = args.data_dir {
+        server.data_dir = v;
+    }
+    if let Some(v) = args.bind {
+        server.bind = v;
+    }
+    if let Some(v) = args.port {
+        server.port = v;
+    }
+    if let Some(v) = args.daemon_port {
+        server.daemon_port = v;
+    }
+    let secrets = Secrets {
+        jwt_secret: std::env::var("AGENTX_JWT_SECRET").ok(),
+        admin_key: std::env::var("AGENTX_ADMIN_KEY").ok(),
+    };
+    let running = server::start(config, secrets, Arc::new(SystemClock)).await?;
+    // A line scripts can wait for, with the ports actually bound (useful with --port 0).
+    println!(
+        "agentx listening on http://{} (daemon http://{})",
+        running.public_addr, running.daemon_addr
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,171 @@
+//! Assembling and running agentx: store, domain, both listeners, background tasks, and an
+//! orderly shutdown.
+
+use crate::auth::{AdminKey, SessionTokens};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::{self, AppState, RateLimit};
+use crate::network::policy::BuiltinPresets;
+use crate::network::webhook_url::WebhookRules;
+use crate::network::{Network, NetworkSettings};
+use crate::notify::{LocalNotifier, Notifier};
+use crate::store::redb::RedbStore;
+use crate::store::{Store, StoreError};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// How often last-seen times are written to the store.
+const PRESENCE_FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot start the network: {0}")]
+    Network(#[from] crate::network::Error),
+}
+
+/// A server that is up: its listeners' addresses and the handle to stop it.
+pub struct Running {
+    pub public_addr: SocketAddr,
+    pub daemon_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+/// Secrets from the environment, resolved by the caller so the library reads no env vars.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// `AGENTX_JWT_SECRET`; without it a secret is generated once and kept in the store.
+    pub jwt_secret: Option<String>,
+    /// `AGENTX_ADMIN_KEY`; overrides the config's admin key.
+    pub admin_key: Option<String>,
+}
+
+/// Opens the store, binds both listeners and starts serving. Returns once `/health`
+/// answers on both.
+pub async fn start(
+    config: Config,
+    secrets: Secrets,
+    clock: Arc<dyn Clock>,
+) -> Result<Running, StartError> {
+    let server = &config.server;
+    let notifier: Arc<dyn Notifier> = Arc::new(LocalNotifier::default());
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&server.data_dir, notifier.clone())?);
+    let settings = NetworkSettings {
+        webhooks: WebhookRules {
+            allow_http: server.webhooks.allow_http,
+            allow_private: server.webhooks.allow_private,
+        },
+        ..NetworkSettings::default()
+    };
+    let network = Network::new(
+        store.clone(),
+        notifier,
+        clock,
+        Arc::new(BuiltinPresets),
+        settings,
+    )
+    .await?;
+    let jwt_secret = match secrets.jwt_secret.filter(|s| !s.is_empty()) {
+        Some(secret) => secret.into_bytes(),
+        None => store.secret("jwt_secret").await?,
+    };
+
+    let shutdown = CancellationToken::new();
+    let state = AppState {
+        network: network.clone(),
+        sessions: Arc::new(SessionTokens::new(&jwt_secret)),
+        admin: Arc::new(AdminKey::new(
+            secrets.admin_key.or(server.admin_key.clone()),
+        )),
+        public_url: server.public_url.clone().map(Into::into),
+        body_limit: server.body_limit_bytes,
+        shutdown: shutdown.clone(),
+    };
+    let rate = RateLimit {
+        per_second: server.rate_limit.per_second,
+        burst: server.rate_limit.burst,
+    };
+
+    let public = bind(SocketAddr::new(server.bind, server.port)).await?;
+    // The daemon listener controls the server; it never leaves the machine.
+    let daemon = bind(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        server.daemon_port,
+    ))
+    .await?;
+    let running = Running {
+        public_addr: public.local_addr().expect("bound socket has an address"),
+        daemon_addr: daemon.local_addr().expect("bound socket has an address"),
+        shutdown: shutdown.clone(),
+        tasks: JoinSet::new(),
+    };
+    let mut running = running;
+    running.tasks.spawn(serve(
+        public,
+        http::public_router(state.clone(), rate),
+        shutdown.clone(),
+    ));
+    running
+        .tasks
+        .spawn(serve(daemon, http::daemon_router(state), shutdown.clone()));
+    running.tasks.spawn(flush_presence(network, shutdown));
+    tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx is serving");
+    Ok(running)
+}
+
+impl Running {
+    /// Stops accepting, ends long-polls, waits for requests in flight, flushes last-seen
+    /// times, and returns once the store is closed.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while let Some(result) = self.tasks.join_next().await {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "server task failed");
+            }
+        }
+        tracing::info!("agentx stopped");
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+async fn serve(listener: TcpListener, router: axum::Router, shutdown: CancellationToken) {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::error!(error = %e, "listener failed");
+    }
+}
+
+async fn flush_presence(network: Network, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(PRESENCE_FLUSH_EVERY);
+    loop {
+        let stopping = tokio::select! {
+            _ = every.tick() => false,
+            _ = shutdown.cancelled() => true,
+        };
+        if let Err(e) = network.presence().flush().await {
+            tracing::warn!(error = %e, "could not record last-seen times");
+        }
+        if stopping {
+            return;
+        }
+    }
+}

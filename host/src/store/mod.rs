@@ -1,0 +1,122 @@
+//! Persistence behind one narrow interface.
+//!
+//! [`Store`] is a set of atomic commands and reads phrased in the network's own records; the
+//! domain never sees a transaction. Each command re-checks, inside its transaction, the
+//! invariants that a concurrent request could break (an invite used twice, a connection
+//! removed mid-send); everything else is validated by the domain before it calls in.
+//! A command that returns `Ok` is durable, and the agents it gives something new to have been
+//! woken through the [`crate::notify::Notifier`] the store was built with.
+//!
+//! The embedded backend is [`redb::RedbStore`]; a shared-database backend for several nodes
+//! is another implementation of this trait.
+
+pub mod redb;
+
+use crate::network::model::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Why a command refused to change anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("not found")]
+    NotFound,
+    #[error("invite already used")]
+    InviteUsed,
+    #[error("already connected")]
+    AlreadyConnected,
+    #[error("connection is not active")]
+    ConnectionInactive,
+    #[error("not the recipient")]
+    NotRecipient,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("storage failure: {0}")]
+    Backend(String),
+    #[error("data directory holds schema version {found}; this agentx reads version {expected}")]
+    SchemaMismatch { found: u64, expected: u64 },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A message to store, with the thread to open for it if it starts one.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message: Message,
+    pub new_thread: Option<Thread>,
+    /// The sender's `Idempotency-Key`, and the oldest time a previous use still counts.
+    pub idempotency: Option<(String, DateTime<Utc>)>,
+}
+
+/// The outcome of storing a message: a new one, or the first one sent with the same key.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub message: Message,
+    pub replayed: bool,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A random secret created on first use and kept forever (signing keys, peppers).
+    async fn secret(&self, name: &'static str) -> Result<Vec<u8>>;
+
+    async fn insert_account(&self, user: User, agent: Agent, key_hash: [u8; 32]) -> Result<()>;
+    /// Creates or renames an agent hosted by agentx (it has no API key).
+    async fn ensure_hosted_agent(&self, agent: Agent) -> Result<()>;
+    async fn agent(&self, id: &str) -> Result<Option<Agent>>;
+    async fn agent_by_key_hash(&self, key_hash: [u8; 32]) -> Result<Option<Agent>>;
+    /// The account of an email (matched case-insensitively) and its agent's key hash.
+    async fn account_by_email(&self, email: &str) -> Result<Option<(User, Agent, [u8; 32])>>;
+    async fn set_webhook(&self, agent: &str, url: Option<String>) -> Result<Agent>;
+    /// Persists last-seen times gathered in memory; unknown agents are skipped.
+    async fn record_last_seen(&self, seen: Vec<(AgentId, DateTime<Utc>)>) -> Result<()>;
+
+    async fn insert_invite(&self, invite: Invite) -> Result<()>;
+    async fn invite(&self, code: &str) -> Result<Option<Invite>>;
+    /// Marks the invite used and stores `connection`, unless the invite was used meanwhile
+    /// or the pair became connected.
+    async fn accept_invite(&self, code: &str, connection: Connection) -> Result<Connection>;
+    async fn connection(&self, id: &str) -> Result<Option<Connection>>;
+    /// Every connection the agent is part of, active or not.
+    async fn connections_of(&self, agent: &str) -> Result<Vec<Connection>>;
+    async fn remove_connection(&self, id: &str) -> Result<()>;
+    async fn set_level(
+        &self,
+        connection: &str,
+        agent: &str,
+        category: Category,
+        level: Level,
+    ) -> Result<Connection>;
+
+    async fn thread(&self, id: &str) -> Result<Option<Thread>>;
+    async fn threads_of(&self, connection: &str) -> Result<Vec<Thread>>;
+    /// The thread's messages, oldest first.
+    async fn thread_messages(&self, thread: &str) -> Result<Vec<Message>>;
+
+    /// Stores a message, opens its thread if new, queues it for the recipient and wakes them.
+    async fn send_message(&self, new: NewMessage) -> Result<Sent>;
+    async fn message(&self, id: &str) -> Result<Option<Message>>;
+    /// The message `agent` sent with idempotency key `key`, if that was at or after `since`.
+    async fn idempotent_message(
+        &self,
+        agent: &str,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Message>>;
+    /// Whether a poll by `agent` would get anything, without changing state.
+    async fn has_pending(&self, agent: &str) -> Result<bool>;
+    /// Hands over up to `limit` queued messages (marked delivered) and every announcement
+    /// the agent has not had yet. Each is handed over once.
+    async fn take_pending(&self, agent: &str, limit: usize) -> Result<Delivery>;
+    async fn acknowledge(&self, message: &str, agent: &str, at: DateTime<Utc>) -> Result<Message>;
+
+    async fn insert_announcement(&self, announcement: Announcement) -> Result<()>;
+    /// All announcements, newest first.
+    async fn announcements(&self) -> Result<Vec<Announcement>>;
+}
