@@ -41,6 +41,7 @@ CARGO=/usr/bin/cargo
 ensure_toolchain() {
   if [ -x "$CARGO" ] && [ -x "$RUSTC" ] && command -v wasm-ld-19 >/dev/null \
      && [ -d "$("$RUSTC" --print sysroot)/lib/rustlib/src/rust/library/std" ]; then
+    step "guest toolchain: $("$RUSTC" --version), wasm-ld-19"
     return
   fi
   step "installing the guest toolchain: ${APT_PACKAGES[*]}"
@@ -56,6 +57,7 @@ ensure_toolchain() {
 
 ensure_wasm_tools() {
   if [ -x "$WASM_TOOLS" ] && [ "$("$WASM_TOOLS" --version | cut -d' ' -f2)" = "$WASM_TOOLS_VERSION" ]; then
+    step "wasm-tools $WASM_TOOLS_VERSION: $WASM_TOOLS"
     return
   fi
   step "building wasm-tools $WASM_TOOLS_VERSION into $TOOLS_DIR (takes several minutes, once)"
@@ -64,8 +66,8 @@ ensure_wasm_tools() {
   rm -rf "$TOOLS_DIR/target"
 }
 
-# The manifest's `world` and `capabilities` (one-line array), read with sed so the
-# script needs nothing beyond bash and coreutils.
+# A string value and the (one-line) capabilities array of a plugin.toml, read with sed so
+# the script needs nothing beyond bash, coreutils and sed.
 manifest_value() { sed -n "s/^$2 *= *\"\(.*\)\"/\1/p" "$1"; }
 manifest_capabilities() {
   sed -n 's/^capabilities *= *\[\(.*\)\]/\1/p' "$1" | tr -d ' "' | tr ',' '\n'
@@ -76,17 +78,18 @@ manifest_capabilities() {
 # beyond what the manifest asks for (the host refuses such a component at load; catching it
 # here names the offending import).
 check_component() {
-  local manifest="$1" component="$2" world wanted imported
+  local manifest="$1" component="$2" world wanted imported name
+  name="$(basename "$component")"
   world="$(manifest_value "$manifest" world)"
   [ "$(manifest_value "$manifest" wit)" = "$WIT_PACKAGE" ] || die "$manifest: wit must be \"$WIT_PACKAGE\""
   "$WASM_TOOLS" component targets "$REPO_DIR/wit" "$component" --world "${WIT_PACKAGE/@//$world@}" \
-    || die "$component does not target world $world"
+    || die "$name does not target world $world"
   wanted="$(manifest_capabilities "$manifest")"
   for imported in $("$WASM_TOOLS" component wit "$component" \
                     | sed -n 's|^ *import agentx:plugin/\([a-z-]*\)@.*|\1|p'); do
     # `types` holds only type definitions (no functions) and `log` is always granted.
     [ "$imported" = types ] || [ "$imported" = log ] || grep -qx "$imported" <<<"$wanted" \
-      || die "$component imports '$imported', which $manifest does not list in capabilities"
+      || die "$name imports '$imported', which $manifest does not list in capabilities"
   done
 }
 
@@ -101,19 +104,28 @@ trap 'rm -rf "$WORK_DIR"' EXIT
 mapfile -t PLUGINS < <(cd "$PLUGINS_DIR" && for m in */plugin.toml; do dirname "$m"; done)
 [ "${#PLUGINS[@]}" -gt 0 ] || die "no plugins (*/plugin.toml) under $PLUGINS_DIR"
 
-step "compiling ${PLUGINS[*]} for wasm32-unknown-unknown ($("$RUSTC" --version))"
+# Cargo derives a crate's symbol hashes (-C metadata) from its absolute source path when
+# the crate lives outside the workspace, as ../sdk does, and symbol names decide function
+# order in the linked module: two checkouts at different paths would build different
+# bytes. So the build goes through a fixed path, a symlink to this checkout, held under a
+# lock so that concurrent builds from different checkouts cannot swap it mid-build.
+BUILD_LINK=/tmp/agentx-guest-build
+exec 9>"$BUILD_LINK.lock"
+flock 9
+ln -sfn "$REPO_DIR" "$BUILD_LINK"
+
+step "compiling ${PLUGINS[*]} for wasm32-unknown-unknown (through $BUILD_LINK)"
 started=$SECONDS
-(
-  cd "$PLUGINS_DIR"
-  # -Zbuild-std compiles std from rust-web-src, which the stable Debian compiler only
-  # allows with RUSTC_BOOTSTRAP; Debian's rustc ships no rust-lld, hence wasm-ld-19.
-  # Panic locations embed source paths: remapping the checkout and the cargo registry
-  # keeps the bytes the same whoever builds and wherever the repository lives.
-  RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-19 \
-  CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$REPO_DIR=/agentx"$'\x1f'"--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
-    "$CARGO" build --release --locked --workspace \
-      --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort
-)
+# -Zbuild-std compiles std from rust-web-src, which the stable Debian compiler only allows
+# with RUSTC_BOOTSTRAP; Debian's rustc ships no rust-lld, hence wasm-ld-19. Panic
+# locations embed source paths: remapping the checkout and the cargo registry keeps them
+# the same whoever builds. NB: --manifest-path, not cd: the shell's working directory
+# would resolve the symlink.
+RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-19 \
+CARGO_TARGET_DIR="$PLUGINS_DIR/target" \
+CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$BUILD_LINK=/agentx"$'\x1f'"--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
+  "$CARGO" build --manifest-path "$BUILD_LINK/plugins/Cargo.toml" --release --locked \
+    --workspace --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort
 step "compiled in $((SECONDS - started)) s"
 
 failed=()
