@@ -11,8 +11,10 @@
 //! 1. the sender's level is `never`: deny, telling the sender it is their own setting;
 //! 2. the recipient's level is `never`: deny with the neutral "Message could not be
 //!    delivered" that the network API specifies;
-//! 3. either level is `ask`: `ask` (delivered, never auto-answered);
-//! 4. otherwise `auto`.
+//! 3. otherwise the recipient's level: `ask` (delivered, never auto-answered) or `auto`.
+//!    The sender's `ask` only means the sender's own owner approves what it sends; it does
+//!    not change how the recipient handles the message (the message's `permission` is the
+//!    recipient's level that applied).
 //!
 //! The connection's contract name is not consulted: after `PUT
 //! /connections/{id}/permissions` the levels, not the preset, are what the two sides
@@ -58,8 +60,10 @@ impl ContractPolicy for Contracts {
                 req.category
             )),
             (_, Level::Never) => Decision::Deny("Message could not be delivered".to_string()),
-            (Level::Ask, _) | (_, Level::Ask) => Decision::Ask,
-            (Level::Auto, Level::Auto) => Decision::Auto,
+            // Past the refusals, the recipient's own level decides how the message is handled:
+            // it is the `permission` the message carries.
+            (_, Level::Ask) => Decision::Ask,
+            (_, Level::Auto) => Decision::Auto,
         };
         log::debug(format_args!(
             "{} -> {} ({}, {}): {:?}",
@@ -114,8 +118,9 @@ mod tests {
             (Never, Auto, &own),
             (Auto, Never, &theirs),
             (Ask, Never, &theirs),
-            (Ask, Auto, &Decision::Ask),
+            (Ask, Auto, &Decision::Auto),
             (Auto, Ask, &Decision::Ask),
+            (Ask, Ask, &Decision::Ask),
             (Auto, Auto, &Decision::Auto),
         ];
         for (sender, recipient, expected) in table {
