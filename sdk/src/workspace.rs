@@ -13,9 +13,10 @@
 //! for entry in workspace::read_dir("notes")? {
 //!     if !entry.is_dir && entry.name.ends_with(".md") {
 //!         let text = workspace::read_to_string(&format!("notes/{}", entry.name))?;
-//!         # assert_eq!(text, "ship it");
+//!         agentx_sdk::log::debug(format_args!("{}: {} bytes", entry.name, text.len()));
 //!     }
 //! }
+//! # agentx_sdk::testing::with_host(|host| assert_eq!(host.logs[0].1, "today.md: 7 bytes"));
 //! # Ok(())
 //! # }
 //! ```
