@@ -36,8 +36,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .map(JsonBody)
             .map_err(|e| {
                 let path = e.path().to_string();
-                let field = if path == "." { "body" } else { path.as_str() };
-                Error::malformed(field, format!("Invalid JSON body: {}", e.inner())).into()
+                // Name the field in the detail too: clients of the compatible network read
+                // only `detail`.
+                let (field, detail) = if path == "." {
+                    ("body", format!("Invalid JSON body: {}", e.inner()))
+                } else {
+                    (
+                        path.as_str(),
+                        format!("Invalid JSON body at {path}: {}", e.inner()),
+                    )
+                };
+                Error::malformed(field, detail).into()
             })
     }
 }
