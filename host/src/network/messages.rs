@@ -297,12 +297,33 @@ impl Network {
 fn subject_for(given: Option<&str>, content: &str) -> String {
     match given.map(str::trim).filter(|s| !s.is_empty()) {
         Some(subject) => subject.to_owned(),
+        // The first line with any text, without its indentation.
         None => content
             .lines()
-            .next()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
             .unwrap_or_default()
             .chars()
             .take(DERIVED_SUBJECT_CHARS)
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A derived subject is the first line with text, trimmed and cut to 80 characters; a
+    /// given one wins unless it is blank.
+    #[test]
+    fn subjects() {
+        assert_eq!(subject_for(None, "  hello\nworld"), "hello");
+        assert_eq!(subject_for(None, "\n \n  second\nthird"), "second");
+        assert_eq!(
+            subject_for(None, &"x".repeat(100)).len(),
+            DERIVED_SUBJECT_CHARS
+        );
+        assert_eq!(subject_for(Some("  "), "body"), "body");
+        assert_eq!(subject_for(Some(" Topic "), "body"), "Topic");
     }
 }
