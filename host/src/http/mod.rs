@@ -103,6 +103,8 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
                 )
             }),
         )
+        // NB: after every route, since it applies to the method routers registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             limiter,
@@ -139,6 +141,14 @@ async fn not_found() -> impl IntoResponse {
     (
         StatusCode::NOT_FOUND,
         Json(serde_json::json!({"detail": "Not found", "code": "route_not_found"})),
+    )
+}
+
+/// A known path with another method; axum adds the `Allow` header.
+async fn method_not_allowed() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(serde_json::json!({"detail": "Method not allowed", "code": "method_not_allowed"})),
     )
 }
 
