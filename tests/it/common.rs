@@ -4,7 +4,8 @@
 use agentx::clock::ManualClock;
 use agentx::config::Config;
 use agentx::server::{self, Running, Secrets};
-use reqwest::{Method, StatusCode};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,7 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     pub http: reqwest::Client,
     config: Config,
+    secrets: Secrets,
     running: Option<Running>,
     _data: Arc<TempDir>,
 }
@@ -32,6 +34,12 @@ impl TestServer {
 
     /// Starts with the default test config adjusted by `adjust`.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_secrets(adjust, test_secrets()).await
+    }
+
+    /// Starts with the default test config adjusted by `adjust` and the given secrets
+    /// (e.g. no admin key at all).
+    pub async fn start_with_secrets(adjust: impl FnOnce(&mut Config), secrets: Secrets) -> Self {
         let data = Arc::new(TempDir::new().expect("temp dir"));
         let mut config = Config::default();
         config.server.port = 0;
@@ -39,13 +47,14 @@ impl TestServer {
         config.server.data_dir = data.path().to_owned();
         adjust(&mut config);
         let clock = Arc::new(ManualClock::default());
-        let running = launch(&config, &clock).await;
+        let running = launch(&config, &secrets, &clock).await;
         Self {
             base: format!("http://{}", running.public_addr),
             daemon: format!("http://{}", running.daemon_addr),
             clock,
             http: reqwest::Client::new(),
             config,
+            secrets,
             running: Some(running),
             _data: data,
         }
@@ -54,7 +63,7 @@ impl TestServer {
     /// Stops the server (as on SIGTERM) and starts it again on the same data directory.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let running = launch(&self.config, &self.clock).await;
+        let running = launch(&self.config, &self.secrets, &self.clock).await;
         self.base = format!("http://{}", running.public_addr);
         self.daemon = format!("http://{}", running.daemon_addr);
         self.running = Some(running);
@@ -93,12 +102,97 @@ impl TestServer {
         (status, value)
     }
 
+    /// A request to the public listener, to add headers to before [`TestServer::exec`].
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{}", self.base, path))
+    }
+
+    /// Sends a prepared request; returns the status, the headers and the JSON body
+    /// (`Value::Null` when there is none, a string when it is not JSON).
+    pub async fn exec(&self, request: RequestBuilder) -> (StatusCode, HeaderMap, Value) {
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("response body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, headers, value)
+    }
+
     pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(key), None).await
     }
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(key), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(key), None).await
+    }
+
+    /// `POST /auth/register` with `body` as it is, unauthenticated.
+    pub async fn register_raw(&self, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, "/auth/register", None, Some(body))
+            .await
+    }
+
+    /// An admin request with `X-Admin-Key: key` (no header when `None`).
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.request(method, path);
+        if let Some(key) = key {
+            request = request.header("X-Admin-Key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let (status, _, body) = self.exec(request).await;
+        (status, body)
+    }
+
+    /// Publishes an announcement with the right admin key and returns it.
+    pub async fn announce(&self, title: &str) -> Value {
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                "/admin/announcements",
+                Some(ADMIN_KEY),
+                Some(json!({"title": title, "content": format!("{title} body"), "version": "5"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "announce: {body}");
+        body
+    }
+
+    /// `GET /messages/inbox?limit=<limit>`, asserting 200.
+    pub async fn inbox(&self, agent: &TestAgent, limit: usize) -> Value {
+        let (status, inbox) = self
+            .get(&format!("/messages/inbox?limit={limit}"), &agent.key)
+            .await;
+        assert_eq!(status, StatusCode::OK, "inbox: {inbox}");
+        inbox
+    }
+
+    /// `GET /messages/stream?timeout=<seconds>`, asserting 200.
+    pub async fn stream(&self, agent: &TestAgent, seconds: u64) -> Value {
+        let (status, inbox) = self
+            .get(&format!("/messages/stream?timeout={seconds}"), &agent.key)
+            .await;
+        assert_eq!(status, StatusCode::OK, "stream: {inbox}");
+        inbox
     }
 
     /// Registers a fresh agent and returns it.
@@ -150,14 +244,57 @@ impl TestServer {
         }
         self.post("/messages", &from.key, body).await
     }
+
+    /// Sends a message that must be accepted; returns it.
+    pub async fn sent(&self, from: &TestAgent, to: &TestAgent, extra: Value) -> Value {
+        let (status, message) = self.send(from, to, extra).await;
+        assert_eq!(status, StatusCode::OK, "send: {message}");
+        message
+    }
 }
 
-async fn launch(config: &Config, clock: &Arc<ManualClock>) -> Running {
-    let secrets = Secrets {
+/// The ids of the messages in an inbox-shaped answer, in the order given.
+pub fn message_ids(inbox: &Value) -> Vec<String> {
+    let messages = inbox["messages"].as_array().expect("messages array");
+    assert_eq!(inbox["count"], messages.len(), "count matches: {inbox}");
+    messages
+        .iter()
+        .map(|m| m["id"].as_str().expect("message id").to_owned())
+        .collect()
+}
+
+/// Asserts an error answer in the contract's shape: `status`, a non-empty `detail` and a
+/// snake_case `code`; with `field`, the field is named both in `field` and in `detail`.
+#[track_caller]
+pub fn assert_error(reply: &(StatusCode, Value), status: StatusCode, field: Option<&str>) {
+    let (got, body) = reply;
+    assert_eq!(*got, status, "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(!detail.is_empty(), "an error has a detail: {body}");
+    let code = body["code"].as_str().unwrap_or_default();
+    assert!(
+        !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "an error has a snake_case code: {body}"
+    );
+    if let Some(field) = field {
+        assert_eq!(body["field"], field, "the field is named: {body}");
+        assert!(
+            detail.to_lowercase().contains(&field.to_lowercase()),
+            "the detail names {field}: {body}"
+        );
+    }
+}
+
+/// The secrets every test server gets unless it asks for others: the admin key [`ADMIN_KEY`].
+pub fn test_secrets() -> Secrets {
+    Secrets {
         jwt_secret: None,
         admin_key: Some(ADMIN_KEY.into()),
-    };
-    server::start(config.clone(), secrets, clock.clone())
+    }
+}
+
+async fn launch(config: &Config, secrets: &Secrets, clock: &Arc<ManualClock>) -> Running {
+    server::start(config.clone(), secrets.clone(), clock.clone())
         .await
         .expect("server starts")
 }

@@ -1,5 +1,12 @@
 //! Integration tests: each starts a real agentx server on free ports with its own data
 //! directory and talks to it over HTTP.
 
+mod accounts;
+mod admin;
 mod common;
+mod connections;
 mod flow;
+mod inputs;
+mod limits;
+mod messages;
+mod permissions;
