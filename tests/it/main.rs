@@ -4,6 +4,7 @@
 mod accounts;
 mod admin;
 mod common;
+mod concurrency;
 mod connections;
 mod flow;
 mod inputs;
