@@ -4,7 +4,10 @@
 //! warned about (a typo should not silently do nothing); a value of the wrong type fails
 //! the start with a message naming the field.
 
+use crate::plugins::Capability;
+use crate::plugins::manifest::LimitOverrides;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,50 @@ pub const DEFAULT_BODY_LIMIT_BYTES: usize = 256 * 1024;
 #[serde(default)]
 pub struct Config {
     pub server: ServerConfig,
+    /// The network's contract-policy plugin (folder or plugin.toml); default: the built-in
+    /// `contracts` plugin.
+    pub policy: Option<PathBuf>,
+    /// Agents hosted by agentx, keyed by their network agent id.
+    pub agents: BTreeMap<String, AgentConfig>,
+}
+
+/// Who may call a hosted agent from outside the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    #[default]
+    Private,
+    Public,
+}
+
+/// An agent that runs inside agentx: a member of the network whose behaviour is plugins.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AgentConfig {
+    /// Display name (default: the agent id).
+    pub name: Option<String>,
+    /// Directory the `workspace` capability reads from.
+    pub workspace: Option<PathBuf>,
+    pub tier: Option<String>,
+    /// Names the agent answers to in group conversations.
+    pub mentions: Vec<String>,
+    pub access: Access,
+    /// Responder plugin (folder or plugin.toml).
+    pub responder: Option<PathBuf>,
+    /// Contract-policy plugin deciding messages this agent receives (default: the network's).
+    pub policy: Option<PathBuf>,
+    /// Capabilities granted to this agent's plugins (`log` always is); deny by default.
+    pub grants: Vec<Capability>,
+    /// Lower limits than the plugins' manifests ask for.
+    pub limits: LimitOverrides,
+    /// Hosts `outbound-http` may reach: exact names or `*.example.com`.
+    pub http_allow: Vec<String>,
+}
+
+impl AgentConfig {
+    pub fn display_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.name.as_deref().unwrap_or(id)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,16 +140,33 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads a config file, warning about keys agentx does not know.
+    /// Reads a config file, warning about keys agentx does not know. Relative paths in it
+    /// are taken from the file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| ConfigError::Invalid {
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Invalid {
             path: path.to_owned(),
             message,
-        })
+        })?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        self.policy.iter_mut().for_each(resolve);
+        for agent in self.agents.values_mut() {
+            agent.workspace.iter_mut().for_each(resolve);
+            agent.responder.iter_mut().for_each(resolve);
+            agent.policy.iter_mut().for_each(resolve);
+        }
     }
 
     /// Parses config text; the error names the field at fault.
@@ -117,6 +181,18 @@ impl Config {
         .map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
         for key in unknown {
             tracing::warn!(key, "unknown config key ignored");
+        }
+        for id in config.agents.keys() {
+            let valid = !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
+            if !valid {
+                return Err(format!(
+                    "agents.{id}: agent ids are 1 to 64 characters of a-z, 0-9, - and _"
+                ));
+            }
         }
         Ok(config)
     }
@@ -139,6 +215,27 @@ mod tests {
         assert!(e.starts_with("server.port"), "{e}");
         let e = Config::parse(r#"{"server": {"rate_limit": {"burst": 0}}}"#).unwrap_err();
         assert!(e.starts_with("server.rate_limit.burst"), "{e}");
+    }
+
+    #[test]
+    fn agents_and_their_fields() {
+        let config = Config::parse(
+            r#"{"agents": {"support": {"name": "Support", "access": "public",
+                "responder": "plugins/faq", "grants": ["memory", "workspace"]}}}"#,
+        )
+        .unwrap();
+        let support = &config.agents["support"];
+        assert_eq!(support.access, Access::Public);
+        assert_eq!(
+            support.grants,
+            vec![Capability::Memory, Capability::Workspace]
+        );
+        let e = Config::parse(r#"{"agents": {"a": {"access": "open"}}}"#).unwrap_err();
+        assert!(e.starts_with("agents.a.access"), "{e}");
+        let e = Config::parse(r#"{"agents": {"a": {"grants": ["root"]}}}"#).unwrap_err();
+        assert!(e.starts_with("agents.a.grants"), "{e}");
+        let e = Config::parse(r#"{"agents": {"Bad Id": {}}}"#).unwrap_err();
+        assert!(e.contains("agent ids"), "{e}");
     }
 
     #[test]

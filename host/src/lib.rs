@@ -6,19 +6,23 @@
 //! # Layout
 //! - [`config`]: `agentx.json`, environment and flags, validated at load.
 //! - [`server`]: assembles the parts, runs both listeners, shuts down in order.
+//! - [`hosted`]: agents that run inside agentx, answering through their plugins.
 //! - [`http`]: one router per listener; thin handlers; the error → response mapping.
 //! - [`network`]: the domain (agents, invites, connections, permissions, messages,
 //!   threads, announcements); knows nothing of HTTP.
 //! - [`auth`]: dashboard session tokens and the admin key (API keys live with accounts).
 //! - [`store`]: the persistence interface and its redb backend with group commit.
 //! - [`notify`]: wake-ups for long-polls.
+//! - [`plugins`]: agent behaviour as sandboxed WebAssembly components (wasmtime).
 //! - [`clock`]: wall time, injectable for tests.
 
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod hosted;
 pub mod http;
 pub mod network;
 pub mod notify;
+pub mod plugins;
 pub mod server;
 pub mod store;

@@ -5,6 +5,7 @@ use agentx::config::Config;
 use agentx::server::{self, Secrets};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use serde_json::json;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +26,36 @@ enum Command {
     /// Run the server: the network API on --bind:--port, operator control on
     /// 127.0.0.1:--daemon-port. Flags override agentx.json.
     Serve(ServeArgs),
+    /// Create an invite from a hosted agent (prints invite_code and join_url).
+    Invite {
+        /// The hosted agent's id (its key in agentx.json).
+        agent: String,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Make a hosted agent accept an invite code.
+    Accept {
+        /// The hosted agent's id (its key in agentx.json).
+        agent: String,
+        /// The invite code to accept.
+        code: String,
+        /// friends (default), coworkers or casual.
+        #[arg(long)]
+        contract: Option<String>,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct DaemonArgs {
+    /// The running server's daemon listener.
+    #[arg(
+        long = "daemon-url",
+        env = "AGENTX_DAEMON_URL",
+        default_value = "http://127.0.0.1:18800"
+    )]
+    url: String,
 }
 
 #[derive(clap::Args)]
@@ -57,7 +88,62 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Invite { agent, daemon } => runtime.block_on(daemon_call(
+            &daemon,
+            &format!("/agents/{agent}/invite"),
+            json!({}),
+        )),
+        Command::Accept {
+            agent,
+            code,
+            contract,
+            daemon,
+        } => {
+            let mut body = json!({ "invite_code": code });
+            if let Some(contract) = contract {
+                body["contract"] = json!(contract);
+            }
+            runtime.block_on(daemon_call(
+                &daemon,
+                &format!("/agents/{agent}/accept"),
+                body,
+            ))
+        }
     }
+}
+
+/// POSTs to the daemon and prints its JSON answer; a refusal becomes the exit status.
+async fn daemon_call(
+    daemon: &DaemonArgs,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<()> {
+    let url = format!("{}{path}", daemon.url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach the agentx daemon at {} (is `agentx serve` running?)",
+                daemon.url
+            )
+        })?;
+    let status = response.status();
+    let answer: serde_json::Value = response
+        .json()
+        .await
+        .context("the daemon's answer is not JSON")?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "{status}: {}",
+            answer["error"].as_str().unwrap_or(&answer.to_string())
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -4,11 +4,14 @@
 use crate::auth::{AdminKey, SessionTokens};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::hosted::HostedAgents;
 use crate::http::{self, AppState, RateLimit};
-use crate::network::policy::BuiltinPresets;
 use crate::network::webhook_url::WebhookRules;
 use crate::network::{Network, NetworkSettings};
 use crate::notify::{LocalNotifier, Notifier};
+use crate::plugins::policy::WasmPolicy;
+use crate::plugins::runtime::AgentGrant;
+use crate::plugins::{HostServices, PluginError, PluginRuntime, PluginSource};
 use crate::store::redb::RedbStore;
 use crate::store::{Store, StoreError};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,7 +35,12 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot start the network: {0}")]
     Network(#[from] crate::network::Error),
+    #[error("cannot load plugins: {0}")]
+    Plugins(#[from] PluginError),
 }
+
+/// The id under which the network-wide default policy plugin logs.
+const NETWORK_POLICY_AGENT: &str = "*";
 
 /// A server that is up: its listeners' addresses and the handle to stop it.
 pub struct Running {
@@ -68,33 +76,29 @@ pub async fn start(
         },
         ..NetworkSettings::default()
     };
-    let network = Network::new(
-        store.clone(),
-        notifier,
-        clock,
-        Arc::new(BuiltinPresets),
-        settings,
-    )
-    .await?;
+    let runtime = Arc::new(PluginRuntime::new(
+        server.data_dir.join("plugin-cache"),
+        HostServices {
+            store: store.clone(),
+            clock: clock.clone(),
+            http: reqwest::Client::new(),
+        },
+    )?);
+    let policy_source = match &config.policy {
+        Some(path) => PluginSource::read(path).map_err(PluginError::Load)?,
+        None => PluginSource::builtin_contracts(),
+    };
+    let (default_policy, presets) = runtime
+        .load_policy(NETWORK_POLICY_AGENT, policy_source, &AgentGrant::default())
+        .await?;
+    let (hosted, agent_policies) = HostedAgents::load(&config, &runtime).await?;
+    let policy = WasmPolicy::new(runtime.clone(), default_policy, presets, agent_policies);
+    let network = Network::new(store.clone(), notifier, clock, Arc::new(policy), settings).await?;
+    hosted.register(&network).await?;
+    let hosted = Arc::new(hosted);
     let jwt_secret = match secrets.jwt_secret.filter(|s| !s.is_empty()) {
         Some(secret) => secret.into_bytes(),
         None => store.secret("jwt_secret").await?,
-    };
-
-    let shutdown = CancellationToken::new();
-    let state = AppState {
-        network: network.clone(),
-        sessions: Arc::new(SessionTokens::new(&jwt_secret)),
-        admin: Arc::new(AdminKey::new(
-            secrets.admin_key.or(server.admin_key.clone()),
-        )),
-        public_url: server.public_url.clone().map(Into::into),
-        body_limit: server.body_limit_bytes,
-        shutdown: shutdown.clone(),
-    };
-    let rate = RateLimit {
-        per_second: server.rate_limit.per_second,
-        burst: server.rate_limit.burst,
     };
 
     let public = bind(SocketAddr::new(server.bind, server.port)).await?;
@@ -104,8 +108,31 @@ pub async fn start(
         server.daemon_port,
     ))
     .await?;
+    let public_addr = public.local_addr().expect("bound socket has an address");
+    let shutdown = CancellationToken::new();
+    let state = AppState {
+        network: network.clone(),
+        sessions: Arc::new(SessionTokens::new(&jwt_secret)),
+        admin: Arc::new(AdminKey::new(
+            secrets.admin_key.or(server.admin_key.clone()),
+        )),
+        public_url: server.public_url.clone().map(Into::into),
+        listener_url: server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{public_addr}"))
+            .into(),
+        body_limit: server.body_limit_bytes,
+        shutdown: shutdown.clone(),
+        hosted: hosted.clone(),
+    };
+    let rate = RateLimit {
+        per_second: server.rate_limit.per_second,
+        burst: server.rate_limit.burst,
+    };
+
     let running = Running {
-        public_addr: public.local_addr().expect("bound socket has an address"),
+        public_addr,
         daemon_addr: daemon.local_addr().expect("bound socket has an address"),
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
@@ -119,6 +146,9 @@ pub async fn start(
     running
         .tasks
         .spawn(serve(daemon, http::daemon_router(state), shutdown.clone()));
+    for runner in hosted.runners(&network, &runtime, &shutdown) {
+        running.tasks.spawn(runner);
+    }
     running.tasks.spawn(flush_presence(network, shutdown));
     tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx is serving");
     Ok(running)

@@ -60,6 +60,10 @@ impl TestServer {
         }
     }
 
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.server.data_dir
+    }
+
     /// Stops the server (as on SIGTERM) and starts it again on the same data directory.
     pub async fn restart(&mut self) {
         self.stop().await;

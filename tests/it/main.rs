@@ -11,3 +11,4 @@ mod inputs;
 mod limits;
 mod messages;
 mod permissions;
+mod plugins;

@@ -7,6 +7,7 @@
 mod accounts;
 mod admin;
 mod connections;
+mod daemon;
 pub mod error;
 mod extract;
 mod messages;
@@ -38,10 +39,14 @@ pub struct AppState {
     pub admin: Arc<AdminKey>,
     /// The configured public base URL, if any (else links use the request's Host).
     pub public_url: Option<Arc<str>>,
+    /// The public listener's base URL, for links handed out on other listeners.
+    pub listener_url: Arc<str>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     /// Cancelled at shutdown so long-polls return at once instead of holding the drain.
     pub shutdown: CancellationToken,
+    /// The agents agentx hosts (agentx.json `agents`).
+    pub hosted: Arc<crate::hosted::HostedAgents>,
 }
 
 /// Request-rate settings for the public listener.
@@ -118,7 +123,7 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
 
 /// The daemon listener's router (loopback only).
 pub fn daemon_router(state: AppState) -> Router {
-    Router::new()
+    daemon::routes()
         .route("/health", get(health))
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())

@@ -13,6 +13,8 @@ pub enum ErrorKind {
     Forbidden,
     NotFound,
     Conflict,
+    /// A dependency (such as a policy plugin) cannot answer now.
+    Unavailable,
     Internal,
 }
 

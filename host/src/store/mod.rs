@@ -31,6 +31,8 @@ pub enum Rejection {
     ConnectionInactive,
     #[error("not the recipient")]
     NotRecipient,
+    #[error("quota exceeded")]
+    QuotaExceeded,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -115,6 +117,15 @@ pub trait Store: Send + Sync + 'static {
     /// the agent has not had yet. Each is handed over once.
     async fn take_pending(&self, agent: &str, limit: usize) -> Result<Delivery>;
     async fn acknowledge(&self, message: &str, agent: &str, at: DateTime<Utc>) -> Result<Message>;
+
+    /// A plugin memory value of `agent`.
+    async fn memory_get(&self, agent: &str, key: &str) -> Result<Option<String>>;
+    /// Sets a memory value; refused with `QuotaExceeded` when it would be key number
+    /// `max_keys + 1` of the agent.
+    async fn memory_set(&self, agent: &str, key: &str, value: &str, max_keys: usize) -> Result<()>;
+    /// Whether the key existed.
+    async fn memory_delete(&self, agent: &str, key: &str) -> Result<bool>;
+    async fn memory_keys(&self, agent: &str, prefix: &str) -> Result<Vec<String>>;
 
     async fn insert_announcement(&self, announcement: Announcement) -> Result<()>;
     /// All announcements, newest first.

@@ -60,6 +60,9 @@ const ANNOUNCEMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("announc
 const ANNOUNCEMENT_CURSORS: TableDefinition<&str, u64> =
     TableDefinition::new("announcement_cursors");
 
+/// (agent, key) → value: plugin memory.
+const MEMORY: TableDefinition<(&str, &str), &str> = TableDefinition::new("plugin_memory");
+
 const SCHEMA_KEY: &str = "schema_version";
 const SEQ_KEY: &str = "next_seq";
 
@@ -225,6 +228,7 @@ fn init_schema(db: &Database) -> Result<()> {
         txn.open_table(IDEMPOTENCY)?;
         txn.open_table(ANNOUNCEMENTS)?;
         txn.open_table(ANNOUNCEMENT_CURSORS)?;
+        txn.open_table(MEMORY)?;
     }
     txn.commit()?;
     Ok(())
@@ -771,6 +775,66 @@ impl Store for RedbStore {
                 put_json(&mut messages, &id, &stored)?;
             }
             Ok(stored.message)
+        })
+        .await
+    }
+
+    async fn memory_get(&self, agent: &str, key: &str) -> Result<Option<String>> {
+        let (agent, key) = (agent.to_owned(), key.to_owned());
+        self.read(move |txn| {
+            Ok(txn
+                .open_table(MEMORY)?
+                .get((agent.as_str(), key.as_str()))?
+                .map(|v| v.value().to_owned()))
+        })
+        .await
+    }
+
+    async fn memory_set(&self, agent: &str, key: &str, value: &str, max_keys: usize) -> Result<()> {
+        let (agent, key, value) = (agent.to_owned(), key.to_owned(), value.to_owned());
+        self.write(move |txn, _| {
+            let mut memory = txn.open_table(MEMORY)?;
+            if memory.get((agent.as_str(), key.as_str()))?.is_none() {
+                let held = memory
+                    .range((agent.as_str(), "")..)?
+                    .take_while(|e| e.as_ref().is_ok_and(|(k, _)| k.value().0 == agent));
+                if held.count() >= max_keys {
+                    return Err(Rejection::QuotaExceeded.into());
+                }
+            }
+            memory.insert((agent.as_str(), key.as_str()), value.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn memory_delete(&self, agent: &str, key: &str) -> Result<bool> {
+        let (agent, key) = (agent.to_owned(), key.to_owned());
+        self.write(move |txn, _| {
+            Ok(txn
+                .open_table(MEMORY)?
+                .remove((agent.as_str(), key.as_str()))?
+                .is_some())
+        })
+        .await
+    }
+
+    async fn memory_keys(&self, agent: &str, prefix: &str) -> Result<Vec<String>> {
+        let (agent, prefix) = (agent.to_owned(), prefix.to_owned());
+        self.read(move |txn| {
+            let mut keys = Vec::new();
+            for entry in txn
+                .open_table(MEMORY)?
+                .range((agent.as_str(), prefix.as_str())..)?
+            {
+                let (k, _) = entry?;
+                let (owner, key) = k.value();
+                if owner != agent || !key.starts_with(&prefix) {
+                    break;
+                }
+                keys.push(key.to_owned());
+            }
+            Ok(keys)
         })
         .await
     }

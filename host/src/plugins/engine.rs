@@ -1,0 +1,56 @@
+//! The wasmtime engine every plugin runs on: component model, pooling allocator, epochs.
+
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; a call's deadline is rounded up to this granularity.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Instances alive at once, across all plugins. Calls beyond it wait for a slot (see
+/// `PluginRuntime::slots`) rather than fail allocation.
+pub const MAX_INSTANCES: u32 = 256;
+
+/// The largest linear memory any plugin may be granted; per-plugin caps are enforced
+/// lower by a `ResourceLimiter`. The pool reserves address space (not RAM) for this.
+pub const MAX_MEMORY_BYTES: usize = 256 << 20;
+
+/// Core instances and memories per component: Rust/C guests use one or two, but guests
+/// built with a WASI adapter or a language runtime (Python, JS) use a few more.
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 50;
+const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
+const MAX_TABLES_PER_COMPONENT: u32 = 32;
+
+/// Builds the engine and starts the thread that advances its epoch. The thread holds only a
+/// weak reference and stops once the engine is dropped.
+pub fn build() -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_core_instances(MAX_INSTANCES * 4)
+        .total_memories(MAX_INSTANCES * 2)
+        .total_tables(MAX_INSTANCES * 4)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(MAX_TABLES_PER_COMPONENT);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        // Deadlines by epoch: a counter check per loop iteration, far cheaper than fuel.
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = Engine::new(&config)?;
+
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("agentx-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map_err(|e| wasmtime::format_err!("cannot start the epoch thread: {e}"))?;
+    Ok(engine)
+}

@@ -1,0 +1,430 @@
+//! Per-call host state and the capability imports.
+//!
+//! A [`CallState`] is made for each call and dropped with its store, so nothing a plugin
+//! does outlives the call except through a capability (memory). Every import checks the
+//! grant first; a capability the manifest asked for but agentx.json did not grant answers
+//! `host-error::denied` (the plugin may carry on without it). Imports of capabilities the
+//! manifest never asked for are refused earlier, when the component is loaded. Each import
+//! is bounded in size and, where it does I/O, in time, so a plugin cannot hang the host
+//! through one.
+
+use super::bindings::responder::agentx::plugin::{
+    clock, history, log, memory, outbound_http, types::HostError, workspace,
+};
+use super::log::PluginLog;
+use super::manifest::{Capabilities, Capability};
+use crate::clock::Clock;
+use crate::store::{Rejection, Store, StoreError};
+use std::path::{Component as PathPart, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::StoreLimits;
+
+/// Budget for one host call doing I/O.
+const HOST_IO_TIMEOUT: Duration = Duration::from_secs(2);
+pub const MAX_MEMORY_KEY_BYTES: usize = 256;
+pub const MAX_MEMORY_VALUE_BYTES: usize = 64 * 1024;
+/// Keys one agent may keep in memory.
+pub const MAX_MEMORY_KEYS: usize = 1000;
+const MAX_WORKSPACE_FILE_BYTES: u64 = 1 << 20;
+const MAX_DIR_ENTRIES: usize = 1000;
+const MAX_HISTORY_TURNS: u32 = 100;
+const MAX_HTTP_BODY_BYTES: usize = 1 << 20;
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Host resources shared by every call.
+#[derive(Clone)]
+pub struct HostServices {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub http: reqwest::Client,
+}
+
+/// What an agent's plugin may reach, fixed when the plugin is loaded for that agent.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    pub capabilities: Capabilities,
+    pub workspace: Option<PathBuf>,
+    /// Hosts outbound-http may reach: exact names, or `*.example.com` for subdomains.
+    pub http_allow: Vec<String>,
+}
+
+/// Which conversation a call belongs to, for `history`.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    pub agent: String,
+    /// The network thread, for network calls.
+    pub thread: Option<String>,
+}
+
+pub struct CallState {
+    pub limits: StoreLimits,
+    pub plugin: Arc<str>,
+    pub conversation: Conversation,
+    pub grants: Arc<Grants>,
+    pub services: HostServices,
+    pub log: Arc<PluginLog>,
+}
+
+type Outcome<T> = wasmtime::Result<Result<T, HostError>>;
+
+impl CallState {
+    fn require(&self, capability: Capability) -> Result<(), HostError> {
+        if self.grants.capabilities.contains(&capability) {
+            return Ok(());
+        }
+        let message = format!(
+            "capability {} is not granted to plugin {} for agent {}",
+            capability.name(),
+            self.plugin,
+            self.conversation.agent
+        );
+        self.log.push("warn", "host", message.clone());
+        tracing::warn!(agent = %self.conversation.agent, plugin = %self.plugin, capability = capability.name(), "capability denied");
+        Err(HostError::Denied(message))
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> HostError {
+    HostError::Failed(e.to_string())
+}
+
+fn store_failed(e: StoreError) -> HostError {
+    match e {
+        StoreError::Rejected(Rejection::QuotaExceeded) => HostError::TooLarge,
+        other => failed(other),
+    }
+}
+
+/// Runs host I/O under the import time budget.
+async fn bounded<T>(io: impl Future<Output = Result<T, HostError>>) -> Result<T, HostError> {
+    tokio::time::timeout(HOST_IO_TIMEOUT, io)
+        .await
+        .unwrap_or(Err(HostError::Timeout))
+}
+
+impl super::bindings::responder::agentx::plugin::types::Host for CallState {}
+
+impl log::Host for CallState {
+    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let (agent, plugin) = (&self.conversation.agent, &*self.plugin);
+        let level = match level {
+            log::Level::Trace => {
+                tracing::trace!(agent, plugin, "{message}");
+                "trace"
+            }
+            log::Level::Debug => {
+                tracing::debug!(agent, plugin, "{message}");
+                "debug"
+            }
+            log::Level::Info => {
+                tracing::info!(agent, plugin, "{message}");
+                "info"
+            }
+            log::Level::Warn => {
+                tracing::warn!(agent, plugin, "{message}");
+                "warn"
+            }
+            log::Level::Error => {
+                tracing::error!(agent, plugin, "{message}");
+                "error"
+            }
+        };
+        self.log.push(level, "plugin", message);
+        Ok(())
+    }
+}
+
+impl memory::Host for CallState {
+    async fn get(&mut self, key: String) -> Outcome<Option<String>> {
+        if let Err(e) = self.require(Capability::Memory) {
+            return Ok(Err(e));
+        }
+        let store = self.services.store.clone();
+        let agent = self.conversation.agent.clone();
+        Ok(
+            bounded(async move { store.memory_get(&agent, &key).await.map_err(store_failed) })
+                .await,
+        )
+    }
+
+    async fn set(&mut self, key: String, value: String) -> Outcome<()> {
+        if let Err(e) = self.require(Capability::Memory) {
+            return Ok(Err(e));
+        }
+        if key.is_empty() || key.len() > MAX_MEMORY_KEY_BYTES {
+            return Ok(Err(HostError::Invalid(format!(
+                "memory keys are 1 to {MAX_MEMORY_KEY_BYTES} bytes"
+            ))));
+        }
+        if value.len() > MAX_MEMORY_VALUE_BYTES {
+            return Ok(Err(HostError::TooLarge));
+        }
+        let store = self.services.store.clone();
+        let agent = self.conversation.agent.clone();
+        Ok(bounded(async move {
+            store
+                .memory_set(&agent, &key, &value, MAX_MEMORY_KEYS)
+                .await
+                .map_err(store_failed)
+        })
+        .await)
+    }
+
+    async fn delete(&mut self, key: String) -> Outcome<bool> {
+        if let Err(e) = self.require(Capability::Memory) {
+            return Ok(Err(e));
+        }
+        let store = self.services.store.clone();
+        let agent = self.conversation.agent.clone();
+        Ok(bounded(async move {
+            store
+                .memory_delete(&agent, &key)
+                .await
+                .map_err(store_failed)
+        })
+        .await)
+    }
+
+    async fn list_keys(&mut self, prefix: String) -> Outcome<Vec<String>> {
+        if let Err(e) = self.require(Capability::Memory) {
+            return Ok(Err(e));
+        }
+        let store = self.services.store.clone();
+        let agent = self.conversation.agent.clone();
+        Ok(bounded(async move {
+            store
+                .memory_keys(&agent, &prefix)
+                .await
+                .map_err(store_failed)
+        })
+        .await)
+    }
+}
+
+impl history::Host for CallState {
+    async fn recent(&mut self, limit: u32) -> Outcome<Vec<history::Turn>> {
+        if let Err(e) = self.require(Capability::History) {
+            return Ok(Err(e));
+        }
+        let Some(thread) = self.conversation.thread.clone() else {
+            return Ok(Ok(Vec::new()));
+        };
+        let store = self.services.store.clone();
+        let agent = self.conversation.agent.clone();
+        let limit = limit.min(MAX_HISTORY_TURNS) as usize;
+        Ok(bounded(async move {
+            let messages = store.thread_messages(&thread).await.map_err(store_failed)?;
+            let skip = messages.len().saturating_sub(limit);
+            Ok(messages
+                .into_iter()
+                .skip(skip)
+                .map(|m| history::Turn {
+                    role: if m.from_agent_id == agent {
+                        history::Role::Outgoing
+                    } else {
+                        history::Role::Incoming
+                    },
+                    sender: m.from_agent_id,
+                    content: m.content,
+                    at: m.created_at.to_rfc3339(),
+                })
+                .collect())
+        })
+        .await)
+    }
+}
+
+impl CallState {
+    /// `relative` inside the agent's workspace, refusing absolute paths, `..`, and
+    /// symlinks that lead outside.
+    async fn workspace_path(&self, relative: &str) -> Result<PathBuf, HostError> {
+        self.require(Capability::Workspace)?;
+        let root = self
+            .grants
+            .workspace
+            .as_ref()
+            .ok_or_else(|| HostError::Denied("this agent has no workspace".into()))?;
+        let escapes = Path::new(relative)
+            .components()
+            .any(|part| !matches!(part, PathPart::Normal(_) | PathPart::CurDir));
+        if escapes {
+            return Err(HostError::Invalid(format!(
+                "{relative:?} is not a relative path inside the workspace"
+            )));
+        }
+        let root = tokio::fs::canonicalize(root).await.map_err(failed)?;
+        let path = tokio::fs::canonicalize(root.join(relative))
+            .await
+            .map_err(|_| HostError::NotFound)?;
+        if !path.starts_with(&root) {
+            return Err(HostError::Denied(format!(
+                "{relative:?} leads outside the workspace"
+            )));
+        }
+        Ok(path)
+    }
+
+    async fn read_workspace_file(&self, relative: &str) -> Result<Vec<u8>, HostError> {
+        let path = self.workspace_path(relative).await?;
+        bounded(async move {
+            let meta = tokio::fs::metadata(&path)
+                .await
+                .map_err(|_| HostError::NotFound)?;
+            if !meta.is_file() {
+                return Err(HostError::NotFound);
+            }
+            if meta.len() > MAX_WORKSPACE_FILE_BYTES {
+                return Err(HostError::TooLarge);
+            }
+            tokio::fs::read(&path).await.map_err(failed)
+        })
+        .await
+    }
+}
+
+impl workspace::Host for CallState {
+    async fn read_string(&mut self, path: String) -> Outcome<String> {
+        Ok(self.read_workspace_file(&path).await.and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| HostError::Invalid(format!("{path:?} is not UTF-8")))
+        }))
+    }
+
+    async fn read_bytes(&mut self, path: String) -> Outcome<Vec<u8>> {
+        Ok(self.read_workspace_file(&path).await)
+    }
+
+    async fn list_dir(&mut self, path: String) -> Outcome<Vec<workspace::Entry>> {
+        let dir = match self
+            .workspace_path(if path.is_empty() { "." } else { &path })
+            .await
+        {
+            Ok(dir) => dir,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(bounded(async move {
+            let mut entries = Vec::new();
+            let mut read = tokio::fs::read_dir(&dir)
+                .await
+                .map_err(|_| HostError::NotFound)?;
+            while let Some(entry) = read.next_entry().await.map_err(failed)? {
+                if entries.len() == MAX_DIR_ENTRIES {
+                    return Err(HostError::TooLarge);
+                }
+                let meta = entry.metadata().await.map_err(failed)?;
+                entries.push(workspace::Entry {
+                    name: entry.file_name().to_string_lossy().into_owned(),
+                    is_dir: meta.is_dir(),
+                    size: meta.len(),
+                });
+            }
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(entries)
+        })
+        .await)
+    }
+}
+
+impl clock::Host for CallState {
+    async fn now(&mut self) -> Outcome<clock::Datetime> {
+        Ok(self.require(Capability::Clock).map(|()| {
+            let now = self.services.clock.now();
+            clock::Datetime {
+                seconds: now.timestamp().max(0) as u64,
+                nanoseconds: now.timestamp_subsec_nanos(),
+            }
+        }))
+    }
+
+    async fn now_iso8601(&mut self) -> Outcome<String> {
+        Ok(self
+            .require(Capability::Clock)
+            .map(|()| self.services.clock.now().to_rfc3339()))
+    }
+}
+
+impl CallState {
+    fn allows_host(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.grants.http_allow.iter().any(|allowed| {
+            let allowed = allowed.to_ascii_lowercase();
+            match allowed.strip_prefix("*.") {
+                Some(domain) => host.ends_with(&format!(".{domain}")),
+                None => host == allowed,
+            }
+        })
+    }
+}
+
+impl outbound_http::Host for CallState {
+    async fn send(&mut self, request: outbound_http::Request) -> Outcome<outbound_http::Response> {
+        if let Err(e) = self.require(Capability::OutboundHttp) {
+            return Ok(Err(e));
+        }
+        let url = match reqwest::Url::parse(&request.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+            _ => {
+                return Ok(Err(HostError::Invalid(format!(
+                    "{:?} is not an http(s) URL",
+                    request.url
+                ))));
+            }
+        };
+        let host = url.host_str().unwrap_or_default();
+        if !self.allows_host(host) {
+            let message = format!("host {host:?} is not on this agent's outbound-http allow-list");
+            self.log.push("warn", "host", message.clone());
+            return Ok(Err(HostError::Denied(message)));
+        }
+        if request.body.len() > MAX_HTTP_BODY_BYTES {
+            return Ok(Err(HostError::TooLarge));
+        }
+        use outbound_http::Method;
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Head => reqwest::Method::HEAD,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self
+            .services
+            .http
+            .request(method, url)
+            .timeout(HTTP_TIMEOUT);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let exchange = async move {
+            let mut response = builder.body(request.body).send().await.map_err(failed)?;
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(failed)? {
+                if body.len() + chunk.len() > MAX_HTTP_BODY_BYTES {
+                    return Err(HostError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(outbound_http::Response {
+                status,
+                headers,
+                body,
+            })
+        };
+        Ok(tokio::time::timeout(HTTP_TIMEOUT, exchange)
+            .await
+            .unwrap_or(Err(HostError::Timeout)))
+    }
+}

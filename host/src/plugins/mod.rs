@@ -1,0 +1,26 @@
+//! Agent behaviour as sandboxed WebAssembly components.
+//!
+//! # Layout
+//! - [`manifest`]: `plugin.toml`, capabilities and limits.
+//! - `engine`: the wasmtime engine (component model, pooling allocator, epoch ticker).
+//! - `cache`: compiled components on disk, keyed by content and engine.
+//! - `bindings`: the only `bindgen!`s, over `wit/`.
+//! - `host`: per-call state and the capability imports, each checked against the grant.
+//! - [`runtime`]: loading plugins for agents and calling them under limits.
+//! - [`policy`]: the network's contract policy, answered by policy plugins.
+//! - [`log`]: each plugin's recent log, for operators.
+
+mod bindings;
+mod cache;
+mod engine;
+pub use manifest::PluginSource;
+mod host;
+pub mod log;
+pub mod manifest;
+pub mod policy;
+pub mod runtime;
+
+pub use bindings::types;
+pub use host::HostServices;
+pub use manifest::{Capability, Manifest};
+pub use runtime::{AgentGrant, PluginError, PluginRuntime, PolicyPlugin, ResponderPlugin};

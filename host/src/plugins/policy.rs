@@ -1,0 +1,110 @@
+//! The network's contract policy, answered by contract-policy plugins.
+//!
+//! The default plugin (built-in `contracts` unless agentx.json names another) supplies the
+//! presets and decides every categorised message; a hosted agent may have its own policy
+//! plugin, consulted for messages it receives. A failing policy fails closed: the message
+//! is not sent, and the sender is told the policy is unavailable rather than "denied".
+
+use super::bindings::types;
+use super::runtime::{PluginRuntime, PolicyPlugin};
+use crate::network::model::{Contract, Level, Levels};
+use crate::network::policy::{ContractPolicy, Decision, PolicyRequest};
+use crate::network::{Error, ErrorKind, Result};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub struct WasmPolicy {
+    runtime: Arc<PluginRuntime>,
+    default: Arc<PolicyPlugin>,
+    presets: Vec<Contract>,
+    /// Policies of hosted agents that have their own, by agent id.
+    per_agent: HashMap<String, Arc<PolicyPlugin>>,
+}
+
+impl WasmPolicy {
+    pub fn new(
+        runtime: Arc<PluginRuntime>,
+        default: Arc<PolicyPlugin>,
+        presets: Vec<types::Preset>,
+        per_agent: HashMap<String, Arc<PolicyPlugin>>,
+    ) -> Self {
+        let presets = presets
+            .into_iter()
+            .map(|p| Contract {
+                name: p.name,
+                levels: Levels {
+                    info: p.info.into(),
+                    requests: p.requests.into(),
+                    personal: p.personal.into(),
+                },
+            })
+            .collect();
+        Self {
+            runtime,
+            default,
+            presets,
+            per_agent,
+        }
+    }
+}
+
+#[async_trait]
+impl ContractPolicy for WasmPolicy {
+    fn presets(&self) -> Vec<Contract> {
+        self.presets.clone()
+    }
+
+    async fn decide(&self, request: PolicyRequest) -> Result<Decision> {
+        let plugin = self
+            .per_agent
+            .get(&request.recipient)
+            .unwrap_or(&self.default);
+        let decision = self
+            .runtime
+            .decide(
+                plugin,
+                types::PolicyRequest {
+                    category: request.category.to_string(),
+                    contract: request.contract,
+                    sender_level: request.sender_level.into(),
+                    recipient_level: request.recipient_level.into(),
+                    sender_agent_id: request.sender,
+                    recipient_agent_id: request.recipient,
+                },
+            )
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    "policy_unavailable",
+                    format!("The contract policy could not decide: {e}"),
+                )
+            })?;
+        Ok(match decision {
+            types::Decision::Auto => Decision::Auto,
+            types::Decision::Ask => Decision::Ask,
+            types::Decision::Deny(reason) => Decision::Deny(reason),
+        })
+    }
+}
+
+impl From<types::Level> for Level {
+    fn from(level: types::Level) -> Self {
+        match level {
+            types::Level::Auto => Level::Auto,
+            types::Level::Ask => Level::Ask,
+            types::Level::Never => Level::Never,
+        }
+    }
+}
+
+impl From<Level> for types::Level {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Auto => types::Level::Auto,
+            Level::Ask => types::Level::Ask,
+            Level::Never => types::Level::Never,
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! Loading plugins for agents and calling them under limits.
+//!
+//! A plugin is loaded *for an agent*: its compiled component (shared, cached on disk), an
+//! `InstancePre` (imports resolved once), the agent's grants and limits, its log and health.
+//! Each call gets a new `Store`: fresh memory from the pool, a memory cap, a wall-clock
+//! deadline enforced by epochs (a looping guest yields every tick and traps at the deadline)
+//! plus an outer timeout for time spent in host imports. A failing call is logged in the
+//! plugin's log; consecutive failures mark the plugin degraded until it is reloaded.
+
+use super::bindings::{policy, responder, types};
+use super::cache::{CacheOutcome, ComponentCache};
+use super::engine::{self, EPOCH_TICK};
+use super::host::{CallState, Conversation, Grants, HostServices};
+use super::log::PluginLog;
+use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Instant;
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
+
+/// Consecutive failed calls after which a plugin is marked degraded.
+pub const DEGRADED_AFTER: u32 = 5;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PluginError {
+    #[error("{0}")]
+    Load(String),
+    #[error("plugin {plugin} exceeded its {timeout_ms} ms deadline")]
+    Timeout { plugin: String, timeout_ms: u64 },
+    #[error("plugin {plugin} failed: {detail}")]
+    Trap { plugin: String, detail: String },
+    #[error("plugin {plugin} returned {bytes} bytes, over its limit of {limit}")]
+    OutputTooLarge {
+        plugin: String,
+        bytes: usize,
+        limit: usize,
+    },
+    #[error("plugin {plugin} reported an error: {reason}")]
+    Guest { plugin: String, reason: String },
+    #[error("plugin {plugin} is degraded after repeated failures; reload it")]
+    Degraded { plugin: String },
+}
+
+/// A plugin loaded for one agent, ready to be called.
+pub struct Plugin<P> {
+    pub agent: String,
+    pub manifest: Manifest,
+    pub limits: Limits,
+    pub grants: Arc<Grants>,
+    pub log: Arc<PluginLog>,
+    pre: P,
+    consecutive_failures: AtomicU32,
+    degraded: AtomicBool,
+}
+
+pub type ResponderPlugin = Plugin<responder::ResponderPre<CallState>>;
+pub type PolicyPlugin = Plugin<policy::ContractPolicyPre<CallState>>;
+
+impl<P> Plugin<P> {
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Relaxed)
+    }
+
+    fn label(&self) -> String {
+        format!("{}@{}", self.manifest.name, self.manifest.version)
+    }
+
+    fn record<T>(&self, outcome: Result<T, PluginError>) -> Result<T, PluginError> {
+        match &outcome {
+            Ok(_) => self.consecutive_failures.store(0, Ordering::Relaxed),
+            Err(e) => {
+                self.log.push("error", "host", e.to_string());
+                tracing::warn!(agent = %self.agent, plugin = %self.label(), error = %e, "plugin call failed");
+                let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if failures >= DEGRADED_AFTER && !self.degraded.swap(true, Ordering::Relaxed) {
+                    let note = format!("marked degraded after {failures} consecutive failures");
+                    self.log.push("error", "host", note.clone());
+                    tracing::error!(agent = %self.agent, plugin = %self.label(), "{note}");
+                }
+            }
+        }
+        outcome
+    }
+}
+
+/// What a loaded plugin may do for its agent, from agentx.json.
+#[derive(Debug, Clone, Default)]
+pub struct AgentGrant {
+    pub capabilities: Capabilities,
+    pub workspace: Option<PathBuf>,
+    pub http_allow: Vec<String>,
+    pub limits: super::manifest::LimitOverrides,
+}
+
+/// A call's work against a fresh instance: owns what it needs, borrows only the store.
+type CallFn<T> = Box<
+    dyn for<'s> FnOnce(
+            &'s mut Store<CallState>,
+        ) -> Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 's>>
+        + Send,
+>;
+
+pub struct PluginRuntime {
+    engine: Engine,
+    responder_linker: Linker<CallState>,
+    policy_linker: Linker<CallState>,
+    cache: ComponentCache,
+    services: HostServices,
+    /// Bounds live instances below the pool's size: calls beyond it wait here instead of
+    /// failing to allocate.
+    slots: Arc<Semaphore>,
+}
+
+impl PluginRuntime {
+    pub fn new(cache_dir: PathBuf, services: HostServices) -> Result<Self, PluginError> {
+        let load = |e: wasmtime::Error| PluginError::Load(format!("plugin engine: {e}"));
+        let engine = engine::build().map_err(load)?;
+        let mut responder_linker = Linker::new(&engine);
+        responder::Responder::add_to_linker::<_, HasSelf<CallState>>(&mut responder_linker, |s| s)
+            .map_err(load)?;
+        let mut policy_linker = Linker::new(&engine);
+        policy::ContractPolicy::add_to_linker::<_, HasSelf<CallState>>(&mut policy_linker, |s| s)
+            .map_err(load)?;
+        Ok(Self {
+            cache: ComponentCache::new(&engine, cache_dir),
+            engine,
+            responder_linker,
+            policy_linker,
+            services,
+            slots: Arc::new(Semaphore::new(engine::MAX_INSTANCES as usize)),
+        })
+    }
+
+    /// Compiles (or fetches from the cache) the component of `manifest`, refusing one whose
+    /// imports go beyond what the manifest asks for.
+    fn component(&self, source: &PluginSource) -> Result<Component, PluginError> {
+        let manifest = &source.manifest;
+        let started = Instant::now();
+        let (component, outcome) = self.cache.load(&self.engine, &source.bytes).map_err(|e| {
+            PluginError::Load(format!("{} is not a valid component: {e:#}", source.origin))
+        })?;
+        match outcome {
+            CacheOutcome::Hit => {
+                tracing::info!(plugin = %manifest.name, ms = started.elapsed().as_millis() as u64, "plugin loaded from the compile cache")
+            }
+            CacheOutcome::Compiled => {
+                tracing::info!(plugin = %manifest.name, ms = started.elapsed().as_millis() as u64, "plugin compiled")
+            }
+        }
+        for (name, _) in component.component_type().imports(&self.engine) {
+            let undeclared = Capability::ALL.into_iter().find(|c| {
+                name.starts_with(&format!("agentx:plugin/{}@", c.name()))
+                    && !manifest.capabilities.contains(c)
+            });
+            if let Some(capability) = undeclared {
+                return Err(PluginError::Load(format!(
+                    "plugin {} imports {} but its manifest does not ask for it",
+                    manifest.name,
+                    capability.name()
+                )));
+            }
+        }
+        Ok(component)
+    }
+
+    fn plugin<P>(&self, agent: &str, manifest: Manifest, grant: &AgentGrant, pre: P) -> Plugin<P> {
+        // Granted = asked for by the manifest ∩ granted by agentx.json; `log` always.
+        let mut capabilities: Capabilities = manifest
+            .capabilities
+            .intersection(&grant.capabilities)
+            .copied()
+            .collect();
+        capabilities.insert(Capability::Log);
+        Plugin {
+            agent: agent.to_owned(),
+            limits: manifest.limits.narrowed(&grant.limits),
+            grants: Arc::new(Grants {
+                capabilities,
+                workspace: grant.workspace.clone(),
+                http_allow: grant.http_allow.clone(),
+            }),
+            log: Arc::default(),
+            manifest,
+            pre,
+            consecutive_failures: AtomicU32::new(0),
+            degraded: AtomicBool::new(false),
+        }
+    }
+
+    /// Loads a responder for `agent` and checks that it describes itself as its manifest says.
+    pub async fn load_responder(
+        &self,
+        agent: &str,
+        source: PluginSource,
+        grant: &AgentGrant,
+    ) -> Result<Arc<ResponderPlugin>, PluginError> {
+        expect_world(&source.manifest, World::Responder)?;
+        let component = self.component(&source)?;
+        let manifest = source.manifest;
+        let pre = self
+            .responder_linker
+            .instantiate_pre(&component)
+            .and_then(responder::ResponderPre::new)
+            .map_err(|e| {
+                PluginError::Load(format!(
+                    "plugin {} does not fit world responder: {e}",
+                    manifest.name
+                ))
+            })?;
+        let plugin = self.plugin(agent, manifest, grant, pre);
+        let pre = plugin.pre.clone();
+        let description = self
+            .call(
+                &plugin,
+                None,
+                Box::new(move |store| {
+                    Box::pin(async move {
+                        pre.instantiate_async(&mut *store)
+                            .await?
+                            .call_describe(store)
+                            .await
+                    })
+                }),
+            )
+            .await?;
+        check_description(&plugin.manifest, &description)?;
+        Ok(Arc::new(plugin))
+    }
+
+    /// Loads a contract policy for `agent` (the network's default policy uses the agent
+    /// id `*`), checks its description, and reads its presets.
+    pub async fn load_policy(
+        &self,
+        agent: &str,
+        source: PluginSource,
+        grant: &AgentGrant,
+    ) -> Result<(Arc<PolicyPlugin>, Vec<types::Preset>), PluginError> {
+        expect_world(&source.manifest, World::ContractPolicy)?;
+        let component = self.component(&source)?;
+        let manifest = source.manifest;
+        let pre = self
+            .policy_linker
+            .instantiate_pre(&component)
+            .and_then(policy::ContractPolicyPre::new)
+            .map_err(|e| {
+                PluginError::Load(format!(
+                    "plugin {} does not fit world contract-policy: {e}",
+                    manifest.name
+                ))
+            })?;
+        let plugin = self.plugin(agent, manifest, grant, pre);
+        let pre = plugin.pre.clone();
+        let (description, presets) = self
+            .call(
+                &plugin,
+                None,
+                Box::new(move |store| {
+                    Box::pin(async move {
+                        let instance = pre.instantiate_async(&mut *store).await?;
+                        let description = instance.call_describe(&mut *store).await?;
+                        let presets = instance.call_presets(&mut *store).await?;
+                        Ok((description, presets))
+                    })
+                }),
+            )
+            .await?;
+        check_description(&plugin.manifest, &description)?;
+        Ok((Arc::new(plugin), presets))
+    }
+
+    /// Asks a responder for its reply to `message`.
+    pub async fn respond(
+        &self,
+        plugin: &ResponderPlugin,
+        context: types::RequestContext,
+        message: types::Message,
+    ) -> Result<Option<String>, PluginError> {
+        if plugin.is_degraded() {
+            return Err(PluginError::Degraded {
+                plugin: plugin.label(),
+            });
+        }
+        let thread = (context.channel == types::Channel::Network).then(|| context.chat_id.clone());
+        let pre = plugin.pre.clone();
+        let outcome = self
+            .call(
+                plugin,
+                thread,
+                Box::new(move |store| {
+                    Box::pin(async move {
+                        pre.instantiate_async(&mut *store)
+                            .await?
+                            .call_respond(store, &context, &message)
+                            .await
+                    })
+                }),
+            )
+            .await
+            .and_then(|result| match result {
+                Ok(reply) => Ok(reply.map(|r| r.content)),
+                Err(reason) => Err(PluginError::Guest {
+                    plugin: plugin.label(),
+                    reason,
+                }),
+            })
+            .and_then(|reply| match reply {
+                Some(content) if content.len() > plugin.limits.max_output_bytes => {
+                    Err(PluginError::OutputTooLarge {
+                        plugin: plugin.label(),
+                        bytes: content.len(),
+                        limit: plugin.limits.max_output_bytes,
+                    })
+                }
+                other => Ok(other),
+            });
+        plugin.record(outcome)
+    }
+
+    /// Asks a contract policy for its decision.
+    pub async fn decide(
+        &self,
+        plugin: &PolicyPlugin,
+        request: types::PolicyRequest,
+    ) -> Result<types::Decision, PluginError> {
+        if plugin.is_degraded() {
+            return Err(PluginError::Degraded {
+                plugin: plugin.label(),
+            });
+        }
+        let pre = plugin.pre.clone();
+        let outcome = self
+            .call(
+                plugin,
+                None,
+                Box::new(move |store| {
+                    Box::pin(async move {
+                        pre.instantiate_async(&mut *store)
+                            .await?
+                            .call_decide(store, &request)
+                            .await
+                    })
+                }),
+            )
+            .await;
+        plugin.record(outcome)
+    }
+
+    /// Runs `work` on a fresh store under the plugin's limits and classifies failures.
+    async fn call<P, T: Send + 'static>(
+        &self,
+        plugin: &Plugin<P>,
+        thread: Option<String>,
+        work: CallFn<T>,
+    ) -> Result<T, PluginError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("the slot semaphore is never closed");
+        let limits = plugin.limits;
+        let mut store = Store::new(
+            &self.engine,
+            CallState {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(limits.memory_bytes())
+                    .trap_on_grow_failure(true)
+                    .build(),
+                plugin: plugin.label().into(),
+                conversation: Conversation {
+                    agent: plugin.agent.clone(),
+                    thread,
+                },
+                grants: plugin.grants.clone(),
+                services: self.services.clone(),
+                log: plugin.log.clone(),
+            },
+        );
+        store.limiter(|state| &mut state.limits);
+        // Yield to the runtime at every epoch tick, so a spinning guest shares its thread
+        // with other requests, and trap once the wall-clock deadline has passed.
+        let deadline = Instant::now() + limits.timeout();
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        // Time inside host imports is not guest execution; the outer timeout bounds it.
+        let outer = limits.timeout() + 2 * EPOCH_TICK;
+        let timeout = || PluginError::Timeout {
+            plugin: plugin.label(),
+            timeout_ms: limits.timeout_ms,
+        };
+        match tokio::time::timeout(outer, work(&mut store)).await {
+            Err(_) => Err(timeout()),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => Err(timeout()),
+            Ok(Err(e)) => Err(PluginError::Trap {
+                plugin: plugin.label(),
+                detail: format!("{e:#}"),
+            }),
+        }
+    }
+}
+
+fn expect_world(manifest: &Manifest, world: World) -> Result<(), PluginError> {
+    if manifest.world == world {
+        Ok(())
+    } else {
+        Err(PluginError::Load(format!(
+            "plugin {} is a {:?} plugin, not a {world:?} one",
+            manifest.name, manifest.world
+        )))
+    }
+}
+
+fn check_description(
+    manifest: &Manifest,
+    description: &types::Description,
+) -> Result<(), PluginError> {
+    if description.name != manifest.name || description.version != manifest.version {
+        return Err(PluginError::Load(format!(
+            "plugin describes itself as {}@{} but its manifest says {}@{}",
+            description.name, description.version, manifest.name, manifest.version
+        )));
+    }
+    let wanted: Capabilities = description.capabilities.iter().map(|&c| c.into()).collect();
+    if let Some(extra) = wanted
+        .difference(&manifest.capabilities)
+        .find(|c| **c != Capability::Log)
+    {
+        return Err(PluginError::Load(format!(
+            "plugin {} wants {} but its manifest does not ask for it",
+            manifest.name,
+            extra.name()
+        )));
+    }
+    Ok(())
+}
+
+impl From<types::Capability> for Capability {
+    fn from(c: types::Capability) -> Self {
+        match c {
+            types::Capability::Log => Capability::Log,
+            types::Capability::Memory => Capability::Memory,
+            types::Capability::History => Capability::History,
+            types::Capability::Workspace => Capability::Workspace,
+            types::Capability::Clock => Capability::Clock,
+            types::Capability::OutboundHttp => Capability::OutboundHttp,
+        }
+    }
+}

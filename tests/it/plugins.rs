@@ -1,0 +1,438 @@
+//! Hosted agents whose behaviour is WebAssembly components: the first-party plugins through
+//! the network, the contract policy, and containment of hostile plugins.
+
+use crate::common::{TestAgent, TestServer};
+use agentx::config::{AgentConfig, Config};
+use agentx::plugins::Capability;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+fn hosted(responder: PathBuf) -> AgentConfig {
+    AgentConfig {
+        responder: Some(responder),
+        ..AgentConfig::default()
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo(&format!("tests/fixtures/plugins/{name}.toml"))
+}
+
+/// An invite from hosted agent `agent` (through the daemon), accepted by `by`.
+async fn connect_hosted(srv: &TestServer, agent: &str, by: &TestAgent) {
+    let invite: Value = srv
+        .http
+        .post(format!("{}/agents/{agent}/invite", srv.daemon))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        invite["join_url"].as_str().unwrap().starts_with(&srv.base),
+        "{invite}"
+    );
+    let (status, body) = srv
+        .post(
+            "/connections/accept",
+            &by.key,
+            json!({"invite_code": invite["invite_code"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Long-polls `agent` until a message arrives in `thread` (or `within` passes).
+async fn reply_in(
+    srv: &TestServer,
+    agent: &TestAgent,
+    thread: &str,
+    within: Duration,
+) -> Option<Value> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let (status, inbox) = srv.get("/messages/stream?timeout=2", &agent.key).await;
+        assert_eq!(status, StatusCode::OK);
+        if let Some(m) = inbox["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["thread_id"] == thread)
+        {
+            return Some(m.clone());
+        }
+    }
+    None
+}
+
+async fn ask(srv: &TestServer, from: &TestAgent, to: &str, content: &str) -> Value {
+    let (status, sent) = srv
+        .post(
+            "/messages",
+            &from.key,
+            json!({"to_agent_id": to, "content": content, "category": "info"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(sent["permission"], "auto");
+    sent
+}
+
+async fn plugin_status(srv: &TestServer, agent: &str) -> Value {
+    srv.http
+        .get(format!("{}/agents/{agent}/plugins", srv.daemon))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The echo plugin answers an `auto` message with a `response` in the same thread; an `ask`
+/// message is never auto-answered.
+#[tokio::test]
+async fn echo_answers_auto_and_leaves_ask() {
+    let srv = TestServer::start_with(|c: &mut Config| {
+        c.agents.insert("echo".into(), hosted(repo("plugins/echo")));
+    })
+    .await;
+    let alice = srv.register("alice").await;
+    connect_hosted(&srv, "echo", &alice).await;
+
+    let (status, asked) = srv
+        .post(
+            "/messages",
+            &alice.key,
+            json!({"to_agent_id": "echo", "content": "may I?", "category": "requests"}),
+        )
+        .await;
+    assert_eq!(
+        (status, asked["permission"].as_str()),
+        (StatusCode::OK, Some("ask"))
+    );
+    let sent = ask(&srv, &alice, "echo", "hello there").await;
+    let thread = sent["thread_id"].as_str().unwrap();
+    let reply = reply_in(&srv, &alice, thread, Duration::from_secs(10))
+        .await
+        .expect("a reply");
+    assert_eq!(reply["message_type"], "response");
+    assert_eq!(reply["from_agent_id"], "echo");
+    assert!(
+        reply["content"].as_str().unwrap().contains("hello there"),
+        "{reply}"
+    );
+
+    // The ask message is handled (acknowledged) but gets no reply.
+    let ask_thread = asked["thread_id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, t) = srv
+            .get(&format!("/messages/thread/{ask_thread}"), &alice.key)
+            .await;
+        if t["messages"][0]["status"] == "read" {
+            assert_eq!(
+                t["messages"].as_array().unwrap().len(),
+                1,
+                "ask is never auto-answered: {t}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hosted agent never took the ask message"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The faq plugin answers from the agent's workspace and remembers facts per chat in memory.
+#[tokio::test]
+async fn faq_answers_from_workspace_and_remembers() {
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::write(
+        workspace.path().join("faq.md"),
+        "## What are your opening hours?\nWe are open 9 to 5, Monday to Friday.\n\n## Where are you?\nAt 1 Main Street.\n",
+    )
+    .unwrap();
+    let path = workspace.path().to_owned();
+    let srv = TestServer::start_with(move |c: &mut Config| {
+        c.agents.insert(
+            "support".into(),
+            AgentConfig {
+                workspace: Some(path),
+                grants: vec![Capability::Workspace, Capability::Memory],
+                ..hosted(repo("plugins/faq"))
+            },
+        );
+    })
+    .await;
+    let alice = srv.register("alice").await;
+    connect_hosted(&srv, "support", &alice).await;
+
+    let sent = ask(&srv, &alice, "support", "what are your opening hours?").await;
+    let thread = sent["thread_id"].as_str().unwrap().to_owned();
+    let reply = reply_in(&srv, &alice, &thread, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        reply["content"].as_str().unwrap().contains("9 to 5"),
+        "{reply}"
+    );
+
+    for content in ["remember: the code word is heron", "what do you remember?"] {
+        let (status, _) = srv
+            .post(
+                "/messages",
+                &alice.key,
+                json!({"to_agent_id": "support", "content": content, "category": "info", "thread_id": thread}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        reply_in(&srv, &alice, &thread, Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+    let (_, t) = srv
+        .get(&format!("/messages/thread/{thread}"), &alice.key)
+        .await;
+    let last = t["messages"].as_array().unwrap().last().unwrap().clone();
+    assert!(last["content"].as_str().unwrap().contains("heron"), "{t}");
+}
+
+/// Each hostile fixture fails its own call within its deadline, with a clear entry in the
+/// agent's plugin log, while a well-behaved agent keeps answering promptly.
+#[tokio::test]
+async fn hostile_plugins_are_contained() {
+    let hostile = ["loop", "trap", "alloc", "bad-utf8", "huge"];
+    let srv = TestServer::start_with(|c: &mut Config| {
+        c.agents.insert("const".into(), hosted(fixture("const")));
+        for name in hostile {
+            let mut agent = hosted(fixture(name));
+            agent.limits.timeout_ms = Some(500);
+            c.agents.insert(name.into(), agent);
+        }
+    })
+    .await;
+    let alice = srv.register("alice").await;
+    connect_hosted(&srv, "const", &alice).await;
+    for name in hostile {
+        connect_hosted(&srv, name, &alice).await;
+        ask(&srv, &alice, name, "hello").await;
+    }
+    // While all of them misbehave at once, the good agent answers as usual.
+    let started = Instant::now();
+    let sent = ask(&srv, &alice, "const", "ping").await;
+    let reply = reply_in(
+        &srv,
+        &alice,
+        sent["thread_id"].as_str().unwrap(),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the well-behaved agent answers");
+    assert_eq!(reply["content"], "const reply");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let expected = [
+        ("loop", "deadline"),
+        ("trap", "unreachable"),
+        ("alloc", "memory"),
+        ("bad-utf8", "utf-8"),
+        ("huge", "over its limit"),
+    ];
+    for (name, needle) in expected {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = plugin_status(&srv, name).await;
+            let log = status["responder"]["log"].as_array().unwrap().clone();
+            let errors: Vec<String> = log
+                .iter()
+                .filter(|e| e["source"] == "host" && e["level"] == "error")
+                .map(|e| e["message"].as_str().unwrap().to_lowercase())
+                .collect();
+            if let Some(error) = errors.first() {
+                assert!(error.contains(needle), "{name}: {error}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} never failed: {status}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (status, health) = srv.get("/auth/me", &alice.key).await;
+    assert_eq!(status, StatusCode::OK, "the host is healthy: {health}");
+}
+
+/// A plugin failing repeatedly is marked degraded; it then fails fast without running.
+#[tokio::test]
+async fn repeated_failures_mark_a_plugin_degraded() {
+    let srv = TestServer::start_with(|c: &mut Config| {
+        c.agents.insert("trap".into(), hosted(fixture("trap")));
+    })
+    .await;
+    let alice = srv.register("alice").await;
+    connect_hosted(&srv, "trap", &alice).await;
+    for i in 0..6 {
+        ask(&srv, &alice, "trap", &format!("m{i}")).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while plugin_status(&srv, "trap").await["responder"]["degraded"] != true {
+        assert!(Instant::now() < deadline, "never degraded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A capability the manifest asks for but agentx.json does not grant is answered `denied`:
+/// the write never happens and the plugin's log says why.
+#[tokio::test]
+async fn ungranted_capability_is_denied() {
+    let srv = TestServer::start_with(|c: &mut Config| {
+        c.agents
+            .insert("forbidden".into(), hosted(fixture("forbidden-declared")));
+    })
+    .await;
+    let alice = srv.register("alice").await;
+    connect_hosted(&srv, "forbidden", &alice).await;
+    ask(&srv, &alice, "forbidden", "try it").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = plugin_status(&srv, "forbidden").await["responder"]["log"].clone();
+        let text = log.to_string();
+        if text.contains("memory.set was refused") {
+            assert!(text.contains("capability memory is not granted"), "{text}");
+            assert!(!text.contains("forbidden write succeeded"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A component importing a capability its manifest does not ask for is refused at load,
+/// and the server does not start with it.
+#[tokio::test]
+async fn undeclared_imports_are_refused_at_load() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.server.port = 0;
+    config.server.daemon_port = 0;
+    config.server.data_dir = data.path().to_owned();
+    config
+        .agents
+        .insert("forbidden".into(), hosted(fixture("forbidden")));
+    let error = agentx::server::start(
+        config,
+        Default::default(),
+        std::sync::Arc::new(agentx::clock::SystemClock),
+    )
+    .await
+    .err()
+    .expect("refused");
+    let text = error.to_string();
+    assert!(
+        text.contains("imports memory but its manifest does not ask for it"),
+        "{text}"
+    );
+}
+
+/// A restart with unchanged plugins loads every component from the compile cache.
+#[tokio::test]
+async fn second_start_compiles_nothing() {
+    let mut srv = TestServer::start_with(|c: &mut Config| {
+        c.agents.insert("echo".into(), hosted(repo("plugins/echo")));
+    })
+    .await;
+    let cache = srv.data_dir().join("plugin-cache");
+    let listing = || {
+        let mut files: Vec<(String, std::time::SystemTime)> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().modified().unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = listing();
+    assert_eq!(before.len(), 2, "echo and the contracts policy: {before:?}");
+    srv.restart().await;
+    assert_eq!(listing(), before, "nothing recompiled or rewritten");
+    let alice = srv.register("alice").await;
+    connect_hosted(&srv, "echo", &alice).await;
+    let sent = ask(&srv, &alice, "echo", "still there?").await;
+    assert!(
+        reply_in(
+            &srv,
+            &alice,
+            sent["thread_id"].as_str().unwrap(),
+            Duration::from_secs(10)
+        )
+        .await
+        .is_some()
+    );
+}
+
+/// The daemon's invite/accept routes refuse unknown hosted agents with `{"error"}`, and
+/// the `agentx invite` / `agentx accept` commands drive them.
+#[tokio::test]
+async fn daemon_routes_and_cli_connect_hosted_agents() {
+    let srv = TestServer::start_with(|c: &mut Config| {
+        c.agents.insert("echo".into(), hosted(repo("plugins/echo")));
+    })
+    .await;
+    let response = srv
+        .http
+        .post(format!("{}/agents/nobody/invite", srv.daemon))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+
+    let alice = srv.register("alice").await;
+    let (_, invite) = srv.post("/connections/invite", &alice.key, json!({})).await;
+    // The server runs on this test's runtime, so the CLI must be awaited, not blocked on.
+    let cli = |args: &[&str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_agentx"))
+            .args(args)
+            .args(["--daemon-url", &srv.daemon])
+            .output()
+    };
+    let code = invite["invite_code"].as_str().unwrap();
+    let accepted = cli(&["accept", "echo", code, "--contract", "coworkers"])
+        .await
+        .unwrap();
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    let connection: Value = serde_json::from_slice(&accepted.stdout).unwrap();
+    assert_eq!(connection["contract_type"], "coworkers");
+    assert_eq!(connection["connected_agent"]["id"], alice.id.as_str());
+
+    let again = cli(&["accept", "echo", code]).await.unwrap();
+    assert!(!again.status.success(), "a used invite is refused");
+    let invited = cli(&["invite", "echo"]).await.unwrap();
+    assert!(invited.status.success());
+    let invite: Value = serde_json::from_slice(&invited.stdout).unwrap();
+    assert!(invite["invite_code"].is_string() && invite["join_url"].is_string());
+}
