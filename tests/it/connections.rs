@@ -326,3 +326,32 @@ async fn racing_accepts_make_one_connection() {
         assert_eq!(status, StatusCode::NO_CONTENT);
     }
 }
+
+/// Messages still queued when their connection is removed are not handed out afterwards,
+/// in either direction (both sides lost access to the thread), and they do not use up an
+/// inbox's limit: messages from other connections still come through.
+#[tokio::test]
+async fn removal_withdraws_queued_messages() {
+    let srv = TestServer::start().await;
+    let ada = srv.register("ada").await;
+    let bob = srv.register("bob").await;
+    let cid = srv.register("cid").await;
+    let id = srv.connect(&ada, &bob, "friends").await;
+    srv.connect(&cid, &bob, "friends").await;
+    srv.sent(&ada, &bob, json!({"content": "queued 1"})).await;
+    srv.sent(&ada, &bob, json!({"content": "queued 2"})).await;
+    srv.sent(&bob, &ada, json!({"content": "queued back"}))
+        .await;
+    let kept = srv.sent(&cid, &bob, json!({"content": "from cid"})).await;
+    let (status, _) = srv.delete(&format!("/connections/{id}"), &bob.key).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let inbox = srv.inbox(&bob, 1).await;
+    assert_eq!(
+        crate::common::message_ids(&inbox),
+        [kept["id"].as_str().unwrap()]
+    );
+    assert_eq!(srv.inbox(&bob, 200).await["count"], 0);
+    assert_eq!(srv.inbox(&ada, 200).await["count"], 0);
+    assert_eq!(srv.stream(&ada, 1).await["count"], 0);
+}

@@ -114,7 +114,8 @@ pub trait Store: Send + Sync + 'static {
     /// Whether a poll by `agent` would get anything, without changing state.
     async fn has_pending(&self, agent: &str) -> Result<bool>;
     /// Hands over up to `limit` queued messages (marked delivered) and every announcement
-    /// the agent has not had yet. Each is handed over once.
+    /// the agent has not had yet. Each is handed over once. Queued messages whose connection
+    /// has been removed since are withdrawn from the queue instead (and stay `sent`).
     async fn take_pending(&self, agent: &str, limit: usize) -> Result<Delivery>;
     async fn acknowledge(&self, message: &str, agent: &str, at: DateTime<Utc>) -> Result<Message>;
 

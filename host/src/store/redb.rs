@@ -18,6 +18,7 @@ use redb::{
     ReadableTable, TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -723,21 +724,51 @@ impl Store for RedbStore {
         self.write(move |txn, _| {
             let mut delivery = Delivery::default();
             let mut pending = txn.open_table(PENDING)?;
-            let queued: Vec<(u64, String)> = pending
-                .range((agent.as_str(), 0)..=(agent.as_str(), u64::MAX))?
-                .take(limit)
-                .map(|entry| entry.map(|(k, v)| (k.value().1, v.value().to_owned())))
-                .collect::<std::result::Result<_, _>>()?;
             let mut messages = txn.open_table(MESSAGES)?;
-            for (seq, id) in queued {
-                pending.remove((agent.as_str(), seq))?;
-                if let Some(mut stored) = load_message(&messages, &id)? {
-                    if stored.message.status == MessageStatus::Sent {
-                        stored.message.status = MessageStatus::Delivered;
-                        put_json(&mut messages, &id, &stored)?;
-                    }
-                    delivery.messages.push(stored.message);
+            let threads = txn.open_table(THREADS)?;
+            let connections = txn.open_table(CONNECTIONS)?;
+            // Whether each thread met so far belongs to an active connection.
+            let mut open_threads: HashMap<String, bool> = HashMap::new();
+            // Queue entries to drop: those handed out now, and those withdrawn because their
+            // connection was removed after the send (both sides lost access to its threads).
+            // Withdrawn ones do not count toward `limit`.
+            let mut taken = Vec::new();
+            let mut handed: Vec<StoredMessage> = Vec::new();
+            for entry in pending.range((agent.as_str(), 0)..=(agent.as_str(), u64::MAX))? {
+                if handed.len() >= limit {
+                    break;
                 }
+                let (key, id) = entry?;
+                taken.push(key.value().1);
+                let Some(stored) = load_message(&messages, id.value())? else {
+                    continue;
+                };
+                let thread = stored.message.thread_id.clone();
+                let open = match open_threads.get(&thread) {
+                    Some(&open) => open,
+                    None => {
+                        let open = match get_json::<Thread>(&threads, &thread)? {
+                            Some(t) => get_json::<Connection>(&connections, &t.connection_id)?
+                                .is_some_and(|c| c.is_active()),
+                            None => false,
+                        };
+                        open_threads.insert(thread, open);
+                        open
+                    }
+                };
+                if open {
+                    handed.push(stored);
+                }
+            }
+            for seq in taken {
+                pending.remove((agent.as_str(), seq))?;
+            }
+            for mut stored in handed {
+                if stored.message.status == MessageStatus::Sent {
+                    stored.message.status = MessageStatus::Delivered;
+                    put_json(&mut messages, &stored.message.id.clone(), &stored)?;
+                }
+                delivery.messages.push(stored.message);
             }
 
             let mut cursors = txn.open_table(ANNOUNCEMENT_CURSORS)?;
