@@ -213,3 +213,28 @@ async fn announcements_are_listed_newest_first() {
     published.reverse();
     assert_eq!(list, Value::Array(published));
 }
+
+/// An inbox and a stream racing for the same agent's announcement: exactly one gets it.
+#[tokio::test]
+async fn racing_polls_share_one_announcement() {
+    let srv = TestServer::start().await;
+    let ada = srv.register("ada").await;
+    let bob = srv.register("bob").await;
+    srv.connect(&bob, &ada, "friends").await;
+    for round in 0..5 {
+        let published = srv.announce(&format!("round {round}")).await;
+        let (a, b) = tokio::join!(
+            async {
+                let inbox = srv.inbox(&ada, 50).await;
+                // Releases the stream if the inbox won, rather than waiting out its timeout.
+                srv.sent(&bob, &ada, json!({"content": "release"})).await;
+                inbox
+            },
+            srv.stream(&ada, 30)
+        );
+        let mut got: Vec<Value> = a["announcements"].as_array().unwrap().clone();
+        got.extend(b["announcements"].as_array().unwrap().iter().cloned());
+        assert_eq!(got, [published], "round {round}");
+        srv.inbox(&ada, 50).await;
+    }
+}
