@@ -333,7 +333,7 @@ async fn no_data_leaks_across_agents() {
     assert_eq!(inbox["messages"][0]["status"], "delivered");
 }
 
-/// Login with a missing field is 422 naming it; the session token works only as its agent.
+/// Login with a missing field is 422 naming it; a malformed key is 401 like a wrong one.
 #[tokio::test]
 async fn login_validation() {
     let srv = TestServer::start().await;

@@ -614,7 +614,7 @@ async fn restart_keeps_acknowledged_messages_and_threads() {
     assert_eq!(message_ids(&inbox), [queued["id"].as_str().unwrap()]);
 }
 
-/// A JSON session token from /auth/login works for messaging like the API key.
+/// The session token (JWT) from /auth/login works for messaging like the API key.
 #[tokio::test]
 async fn session_token_can_message() {
     let srv = TestServer::start().await;
