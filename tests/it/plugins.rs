@@ -436,3 +436,65 @@ async fn daemon_routes_and_cli_connect_hosted_agents() {
     let invite: Value = serde_json::from_slice(&invited.stdout).unwrap();
     assert!(invite["invite_code"].is_string() && invite["join_url"].is_string());
 }
+
+/// The repository's sample agentx.json is valid and starts, its hosted agents joining the
+/// network; the public `support` agent answers from the sample workspace.
+#[tokio::test]
+async fn sample_config_starts() {
+    let mut config = Config::load(&repo("agentx.json")).expect("the sample config loads");
+    let data = tempfile::tempdir().unwrap();
+    config.server.port = 0;
+    config.server.daemon_port = 0;
+    config.server.data_dir = data.path().to_owned();
+    assert_eq!(config.agents["support"].access, agentx::config::Access::Public);
+    assert_eq!(config.agents["echo"].access, agentx::config::Access::Private);
+    let srv = TestServer::start_with(move |c| *c = config).await;
+    let alice = srv.register("alice").await;
+    connect_hosted(&srv, "support", &alice).await;
+    let sent = ask(&srv, &alice, "support", "How do I receive messages?").await;
+    let reply = reply_in(&srv, &alice, sent["thread_id"].as_str().unwrap(), Duration::from_secs(10))
+        .await
+        .expect("support answers");
+    assert!(reply["content"].as_str().unwrap().contains("/messages/stream"), "{reply}");
+}
+
+/// Every committed first-party component loads against the current WIT and describes
+/// itself as its manifest says (the host refuses it otherwise).
+#[tokio::test]
+async fn committed_components_match_the_wit() {
+    use agentx::plugins::runtime::AgentGrant;
+    use agentx::plugins::{HostServices, PluginRuntime, PluginSource};
+    let data = tempfile::tempdir().unwrap();
+    let store = agentx::store::redb::RedbStore::open(
+        data.path(),
+        std::sync::Arc::new(agentx::notify::LocalNotifier::default()),
+    )
+    .unwrap();
+    let runtime = PluginRuntime::new(
+        data.path().join("cache"),
+        HostServices {
+            store: std::sync::Arc::new(store),
+            clock: std::sync::Arc::new(agentx::clock::SystemClock),
+            http: reqwest::Client::new(),
+        },
+    )
+    .unwrap();
+    let grant = AgentGrant::default();
+    for entry in std::fs::read_dir(repo("plugins")).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.join("plugin.toml").exists() {
+            continue;
+        }
+        let source = PluginSource::read(&path).unwrap();
+        let name = source.manifest.name.clone();
+        let loaded = match source.manifest.world {
+            agentx::plugins::manifest::World::Responder => {
+                runtime.load_responder("check", source, &grant).await.map(drop)
+            }
+            agentx::plugins::manifest::World::ContractPolicy => {
+                runtime.load_policy("check", source, &grant).await.map(drop)
+            }
+        };
+        loaded.unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
