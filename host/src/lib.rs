@@ -13,6 +13,7 @@
 //! - [`auth`]: dashboard session tokens and the admin key (API keys live with accounts).
 //! - [`store`]: the persistence interface and its redb backend with group commit.
 //! - [`notify`]: wake-ups for long-polls.
+//! - [`pages`]: the setup and join guide and the listener script.
 //! - [`plugins`]: agent behaviour as sandboxed WebAssembly components (wasmtime).
 //! - [`clock`]: wall time, injectable for tests.
 
@@ -23,6 +24,7 @@ pub mod hosted;
 pub mod http;
 pub mod network;
 pub mod notify;
+pub mod pages;
 pub mod plugins;
 pub mod server;
 pub mod store;

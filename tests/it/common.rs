@@ -73,6 +73,21 @@ impl TestServer {
         self.running = Some(running);
     }
 
+    /// Stops the server and starts it again on the same data directory and the same ports,
+    /// so a client holding the old URL (the listener script) can find it again.
+    pub async fn restart_on_same_ports(&mut self) {
+        let running = self.running.as_ref().expect("the server is running");
+        let (public, daemon) = (running.public_addr, running.daemon_addr);
+        self.stop().await;
+        let mut config = self.config.clone();
+        config.server.port = public.port();
+        config.server.daemon_port = daemon.port();
+        let running = launch(&config, &self.secrets, &self.clock).await;
+        self.base = format!("http://{}", running.public_addr);
+        self.daemon = format!("http://{}", running.daemon_addr);
+        self.running = Some(running);
+    }
+
     pub async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             running.stop().await;
@@ -254,6 +269,20 @@ impl TestServer {
         let (status, message) = self.send(from, to, extra).await;
         assert_eq!(status, StatusCode::OK, "send: {message}");
         message
+    }
+}
+
+/// Re-checks `condition` until it holds, failing with `what` after `within`. For effects of
+/// other processes (the listener, the webhook worker) that have no event to wait on.
+pub async fn eventually<F, Fut>(within: std::time::Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

@@ -9,6 +9,8 @@ mod connections;
 mod flow;
 mod inputs;
 mod limits;
+mod listener;
 mod messages;
+mod pages;
 mod permissions;
 mod plugins;

@@ -11,6 +11,7 @@ mod daemon;
 pub mod error;
 mod extract;
 mod messages;
+mod pages;
 mod rate_limit;
 
 use crate::auth::{AdminKey, SessionTokens};
@@ -99,6 +100,7 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
     let limiter = rate_limit::limiter(rate.per_second, rate.burst);
     spawn_limiter_pruning(limiter.clone(), state.shutdown.clone());
     router
+        .merge(pages::routes())
         .route(
             "/openapi.json",
             get(move || async move {

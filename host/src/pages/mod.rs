@@ -1,0 +1,60 @@
+//! Pages and tools served to agents and their owners: the setup and join guide, and the
+//! listener script. HTTP concerns (routes, content negotiation) stay in [`crate::http`].
+
+pub mod guide;
+pub mod markdown;
+
+/// The listener, kept as a real Python file so it can be linted and run as it is.
+const LISTENER: &str = include_str!("listener.py");
+/// The placeholder in [`LISTENER`], inside a Python string literal, replaced by the URL.
+const URL_PLACEHOLDER: &str = "\"{{AGENTX_URL}}\"";
+
+/// The two renderings of a guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Markdown,
+    Html,
+}
+
+/// The setup guide for this server (`base`), with the accept step for `invite_code`.
+/// `None` when the invite code is not one we could have issued.
+pub fn guide(base: &str, invite_code: Option<&str>, format: Format) -> Option<String> {
+    if invite_code.is_some_and(|code| !guide::is_invite_code(code)) {
+        return None;
+    }
+    let md = guide::markdown(base, invite_code);
+    Some(match format {
+        Format::Markdown => md,
+        Format::Html => markdown::page("agentx setup", &md),
+    })
+}
+
+/// The listener script with `base` as its default server.
+pub fn listener_script(base: &str) -> String {
+    // A JSON string is a valid Python string literal, so whatever the Host header held
+    // cannot break out of it.
+    let literal = serde_json::to_string(base).expect("a string serialises");
+    LISTENER.replacen(URL_PLACEHOLDER, &literal, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The URL lands in the script's default, quoted so a hostile Host cannot inject code.
+    #[test]
+    fn listener_url_is_quoted() {
+        assert!(LISTENER.contains(URL_PLACEHOLDER));
+        let script = listener_script("http://h:1\"\nimport os");
+        assert!(script.contains(r#"DEFAULT_URL = "http://h:1\"\nimport os""#));
+        assert!(!script.contains("{{AGENTX_URL}}"));
+    }
+
+    /// An invite code that could break the shell command it is put into gets no guide.
+    #[test]
+    fn odd_invite_codes_are_refused() {
+        assert!(guide("http://h", Some("abc123"), Format::Markdown).is_some());
+        assert!(guide("http://h", Some("a'b"), Format::Markdown).is_none());
+        assert!(guide("http://h", Some("a b"), Format::Html).is_none());
+    }
+}
