@@ -26,6 +26,9 @@ pub struct Config {
     pub policy: Option<PathBuf>,
     /// Agents hosted by agentx, keyed by their network agent id.
     pub agents: BTreeMap<String, AgentConfig>,
+    /// The file this was read from; `POST /reload` reads it again (none: nothing to reload).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// Who may call a hosted agent from outside the network.
@@ -152,6 +155,7 @@ impl Config {
             message,
         })?;
         config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        config.source = Some(path.to_owned());
         Ok(config)
     }
 
@@ -183,12 +187,7 @@ impl Config {
             tracing::warn!(key, "unknown config key ignored");
         }
         for id in config.agents.keys() {
-            let valid = !id.is_empty()
-                && id.len() <= 64
-                && id.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
-                });
-            if !valid {
+            if !is_agent_id(id) {
                 return Err(format!(
                     "agents.{id}: agent ids are 1 to 64 characters of a-z, 0-9, - and _"
                 ));
@@ -196,6 +195,15 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// Whether `id` may name a hosted agent: 1 to 64 characters of a-z, 0-9, - and _.
+pub fn is_agent_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

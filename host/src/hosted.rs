@@ -5,6 +5,11 @@
 //! reply is sent back in the same thread as a `response`; `ask` messages (and messages
 //! without a category) are left for the owner. Every message taken is acknowledged once
 //! handled. Replies carry no category, so two hosted agents never answer each other in a loop.
+//!
+//! The set of hosted agents is a snapshot swapped whole by a reload ([`HostedAgents::reload`]):
+//! a new plugin version is loaded beside the old one and only then swapped in; callers
+//! hold the `Arc` of the version they started with, so calls in flight finish on it. A
+//! version that fails to load or to describe itself is refused and the old one keeps serving.
 
 use crate::config::{AgentConfig, Config};
 use crate::network::Network;
@@ -12,10 +17,15 @@ use crate::network::messages::OutgoingMessage;
 use crate::network::model::{Agent, Framework, Level, Message};
 use crate::plugins::runtime::{AgentGrant, PluginRuntime, PolicyPlugin, ResponderPlugin};
 use crate::plugins::{PluginError, PluginSource, types};
+use crate::tasks::Tasks;
+use crate::tasks::events::TaskMeta;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// The `user_id` of hosted agents: they belong to the operator, not to a registered user.
@@ -29,12 +39,39 @@ pub struct HostedAgent {
     pub id: String,
     pub config: AgentConfig,
     pub responder: Option<Arc<ResponderPlugin>>,
+    /// Digest of what the responder was built from (component, manifest, grants); a reload
+    /// that finds the same digest keeps the loaded plugin.
+    responder_digest: Option<[u8; 32]>,
 }
+
+type Snapshot = Arc<BTreeMap<String, Arc<HostedAgent>>>;
 
 /// The hosted agents of the configuration, with their plugins loaded.
 #[derive(Default)]
 pub struct HostedAgents {
-    agents: BTreeMap<String, HostedAgent>,
+    /// The current set. A reload builds the next set beside it and swaps the `Arc`; the lock
+    /// is held only to clone or replace it, never across an await.
+    agents: RwLock<Snapshot>,
+    /// Serialises reloads, so two never interleave their read-build-swap.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// The outcome of a reload, as `POST /reload` returns it.
+#[derive(Debug, Default, Serialize)]
+pub struct ReloadReport {
+    /// Agents added, or whose configuration or plugins changed (and now serve the new one).
+    pub reloaded: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Agents gone from the configuration.
+    pub removed: Vec<String>,
+    /// Agents whose new version was refused; each keeps serving its old version.
+    pub failed: Vec<ReloadFailure>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReloadFailure {
+    pub agent: String,
+    pub error: String,
 }
 
 impl HostedAgents {
@@ -46,47 +83,85 @@ impl HostedAgents {
         let mut agents = BTreeMap::new();
         let mut policies = HashMap::new();
         for (id, agent) in &config.agents {
-            let grant = grant(agent);
             let in_agent = |e: String| PluginError::Load(format!("agent {id}: {e}"));
-            let responder = match &agent.responder {
-                Some(path) => {
-                    let source = PluginSource::read(path).map_err(in_agent)?;
-                    Some(
-                        runtime
-                            .load_responder(id, source, &grant)
-                            .await
-                            .map_err(|e| in_agent(e.to_string()))?,
-                    )
-                }
-                None => None,
-            };
+            let hosted = build(id, agent, runtime, None)
+                .await
+                .map_err(|e| in_agent(e.to_string()))?;
             if let Some(path) = &agent.policy {
                 let source = PluginSource::read(path).map_err(in_agent)?;
                 let (policy, _) = runtime
-                    .load_policy(id, source, &grant)
+                    .load_policy(id, source, &grant(agent))
                     .await
                     .map_err(|e| in_agent(e.to_string()))?;
                 policies.insert(id.clone(), policy);
             }
-            agents.insert(
-                id.clone(),
-                HostedAgent {
-                    id: id.clone(),
-                    config: agent.clone(),
-                    responder,
-                },
-            );
+            agents.insert(id.clone(), Arc::new(hosted));
         }
-        Ok((Self { agents }, policies))
+        let hosted = Self {
+            agents: RwLock::new(Arc::new(agents)),
+            reloading: tokio::sync::Mutex::default(),
+        };
+        Ok((hosted, policies))
     }
 
-    pub fn get(&self, id: &str) -> Option<&HostedAgent> {
-        self.agents.get(id)
+    /// The agent as it is now; the caller keeps this version however long it holds it.
+    pub fn get(&self, id: &str) -> Option<Arc<HostedAgent>> {
+        self.snapshot().get(id).cloned()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.agents.read().expect("never poisoned").clone()
+    }
+
+    /// Brings the hosted agents in line with `config`: new and changed agents are loaded
+    /// beside the current ones, then the whole set is swapped at once. An agent whose new
+    /// version fails keeps its old one (a new agent that fails is not added). Contract
+    /// policies of hosted agents are not reloaded (a restart applies them).
+    pub async fn reload(&self, config: &Config, runtime: &PluginRuntime) -> ReloadReport {
+        let _one_at_a_time = self.reloading.lock().await;
+        let current = self.snapshot();
+        let mut report = ReloadReport::default();
+        let mut next = BTreeMap::new();
+        for (id, agent) in &config.agents {
+            let old = current.get(id);
+            match build(id, agent, runtime, old.map(|o| o.as_ref())).await {
+                Ok(hosted) => {
+                    let same = old.is_some_and(|old| {
+                        format!("{:?}", old.config) == format!("{agent:?}")
+                            && same_plugin(&old.responder, &hosted.responder)
+                    });
+                    if same {
+                        report.unchanged.push(id.clone());
+                    } else {
+                        report.reloaded.push(id.clone());
+                    }
+                    next.insert(id.clone(), Arc::new(hosted));
+                }
+                Err(e) => {
+                    tracing::warn!(agent = %id, error = %e, "reload refused; the old version keeps serving");
+                    report.failed.push(ReloadFailure {
+                        agent: id.clone(),
+                        error: e.to_string(),
+                    });
+                    if let Some(old) = old {
+                        next.insert(id.clone(), old.clone());
+                    }
+                }
+            }
+        }
+        report.removed = current
+            .keys()
+            .filter(|id| !config.agents.contains_key(*id))
+            .cloned()
+            .collect();
+        *self.agents.write().expect("never poisoned") = Arc::new(next);
+        tracing::info!(reloaded = ?report.reloaded, removed = ?report.removed, failed = report.failed.len(), "hosted agents reloaded");
+        report
     }
 
     /// Makes each hosted agent a member of the network (created once, renamed on change).
     pub async fn register(&self, network: &Network) -> crate::store::Result<()> {
-        for agent in self.agents.values() {
+        for agent in self.snapshot().values() {
             network
                 .store()
                 .ensure_hosted_agent(Agent {
@@ -102,27 +177,119 @@ impl HostedAgents {
         }
         Ok(())
     }
+}
 
-    /// The answering loops of the agents that have a responder.
-    pub fn runners(
-        &self,
-        network: &Network,
-        runtime: &Arc<PluginRuntime>,
-        shutdown: &CancellationToken,
-    ) -> Vec<impl Future<Output = ()> + Send + 'static> {
-        self.agents
-            .values()
-            .filter_map(|agent| {
-                let responder = agent.responder.clone()?;
-                Some(run(
-                    agent.id.clone(),
-                    responder,
-                    network.clone(),
-                    runtime.clone(),
-                    shutdown.clone(),
-                ))
-            })
-            .collect()
+fn same_plugin(a: &Option<Arc<ResponderPlugin>>, b: &Option<Arc<ResponderPlugin>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
+}
+
+/// Loads `agent`'s responder, reusing `old`'s when it was built from the same component,
+/// manifest and grants and is not degraded (a reload is how a degraded plugin recovers).
+async fn build(
+    id: &str,
+    agent: &AgentConfig,
+    runtime: &PluginRuntime,
+    old: Option<&HostedAgent>,
+) -> Result<HostedAgent, PluginError> {
+    let grant = grant(agent);
+    let (responder, responder_digest) = match &agent.responder {
+        Some(path) => {
+            let source = PluginSource::read(path).map_err(PluginError::Load)?;
+            let digest = digest(&source, &grant);
+            let reusable = old
+                .filter(|old| old.responder_digest == Some(digest))
+                .and_then(|old| old.responder.clone())
+                .filter(|plugin| !plugin.is_degraded());
+            let plugin = match reusable {
+                Some(plugin) => plugin,
+                None => runtime.load_responder(id, source, &grant).await?,
+            };
+            (Some(plugin), Some(digest))
+        }
+        None => (None, None),
+    };
+    Ok(HostedAgent {
+        id: id.to_owned(),
+        config: agent.clone(),
+        responder,
+        responder_digest,
+    })
+}
+
+fn digest(source: &PluginSource, grant: &AgentGrant) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(Sha256::digest(&source.bytes));
+    hash.update(format!("{:?}", source.manifest));
+    hash.update(format!("{grant:?}"));
+    hash.finalize().into()
+}
+
+/// The answering loops: one per hosted agent with a responder, started and stopped as
+/// reloads add and remove agents.
+pub struct Runners {
+    hosted: Arc<HostedAgents>,
+    network: Network,
+    tasks: Arc<Tasks>,
+    shutdown: CancellationToken,
+    /// Each running loop's stop switch (a child of `shutdown`), by agent id.
+    running: Mutex<HashMap<String, CancellationToken>>,
+    /// The loops themselves; drained by [`Runners::join`] at shutdown.
+    loops: Mutex<JoinSet<()>>,
+}
+
+impl Runners {
+    pub fn new(
+        hosted: Arc<HostedAgents>,
+        network: Network,
+        tasks: Arc<Tasks>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            hosted,
+            network,
+            tasks,
+            shutdown,
+            running: Mutex::default(),
+            loops: Mutex::default(),
+        }
+    }
+
+    /// Starts a loop for each agent with a responder that has none, and stops the loops of
+    /// agents that are gone or lost their responder.
+    pub fn sync(&self) {
+        let agents = self.hosted.snapshot();
+        let mut running = self.running.lock().expect("never poisoned");
+        running.retain(|id, stop| {
+            let keep = agents.get(id).is_some_and(|a| a.responder.is_some());
+            if !keep {
+                stop.cancel();
+            }
+            keep
+        });
+        for agent in agents.values() {
+            if agent.responder.is_none() || running.contains_key(&agent.id) {
+                continue;
+            }
+            let stop = self.shutdown.child_token();
+            running.insert(agent.id.clone(), stop.clone());
+            self.loops.lock().expect("never poisoned").spawn(run(
+                agent.id.clone(),
+                self.hosted.clone(),
+                self.network.clone(),
+                self.tasks.clone(),
+                stop,
+            ));
+        }
+    }
+
+    /// Waits for every loop to end (after `shutdown` is cancelled).
+    pub async fn join(&self) {
+        let mut loops = std::mem::take(&mut *self.loops.lock().expect("never poisoned"));
+        while loops.join_next().await.is_some() {}
     }
 }
 
@@ -137,34 +304,31 @@ fn grant(agent: &AgentConfig) -> AgentGrant {
 
 async fn run(
     id: String,
-    responder: Arc<ResponderPlugin>,
+    hosted: Arc<HostedAgents>,
     network: Network,
-    runtime: Arc<PluginRuntime>,
-    shutdown: CancellationToken,
+    tasks: Arc<Tasks>,
+    stop: CancellationToken,
 ) {
     let calls = Arc::new(Semaphore::new(CONCURRENT_CALLS_PER_AGENT));
-    let mut handling = tokio::task::JoinSet::new();
-    while !shutdown.is_cancelled() {
-        let inbox = match network.poll(&id, RUNNER_POLL, &shutdown).await {
+    let mut handling = JoinSet::new();
+    while !stop.is_cancelled() {
+        let inbox = match network.poll(&id, RUNNER_POLL, &stop).await {
             Ok(inbox) => inbox,
             Err(e) => {
                 tracing::error!(agent = %id, error = %e, "hosted agent cannot read its inbox");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.cancelled() => break,
+                    _ = stop.cancelled() => break,
                 }
             }
         };
         for message in inbox.messages {
             let permit = calls.clone().acquire_owned().await.expect("never closed");
-            let (id, responder, network, runtime) = (
-                id.clone(),
-                responder.clone(),
-                network.clone(),
-                runtime.clone(),
-            );
+            // The version current now answers this message, even if a reload swaps it.
+            let responder = hosted.get(&id).and_then(|a| a.responder.clone());
+            let (id, network, tasks) = (id.clone(), network.clone(), tasks.clone());
             handling.spawn(async move {
-                handle(&id, &responder, &network, &runtime, message).await;
+                handle(&id, responder.as_deref(), &network, &tasks, message).await;
                 drop(permit);
             });
         }
@@ -176,12 +340,19 @@ async fn run(
 
 async fn handle(
     id: &str,
-    responder: &ResponderPlugin,
+    responder: Option<&ResponderPlugin>,
     network: &Network,
-    runtime: &PluginRuntime,
+    tasks: &Tasks,
     message: Message,
 ) {
-    if message.permission == Some(Level::Auto) {
+    if let (Some(responder), Some(Level::Auto)) = (responder, message.permission) {
+        let meta = TaskMeta {
+            task_id: message.id.clone(),
+            agent: id.to_owned(),
+            channel: crate::tasks::NETWORK.into(),
+            chat_id: message.thread_id.clone(),
+            sender: message.from_agent_id.clone(),
+        };
         let context = types::RequestContext {
             agent_id: id.to_owned(),
             channel: types::Channel::Network,
@@ -197,7 +368,8 @@ async fn handle(
             thread_id: Some(message.thread_id.clone()),
             created_at: message.created_at.to_rfc3339(),
         };
-        match runtime.respond(responder, context, incoming).await {
+        let call = tasks.runtime().respond(responder, context, incoming);
+        match tasks.observe(&meta, call).await {
             Ok(Some(reply)) => {
                 let outgoing = OutgoingMessage {
                     to_agent_id: Some(message.from_agent_id.clone()),

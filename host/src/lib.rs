@@ -7,6 +7,9 @@
 //! - [`config`]: `agentx.json`, environment and flags, validated at load.
 //! - [`server`]: assembles the parts, runs both listeners, shuts down in order.
 //! - [`hosted`]: agents that run inside agentx, answering through their plugins.
+//! - [`tasks`]: one hosted agent answering one message on any channel; public-agent calls;
+//!   task events.
+//! - [`reload`]: re-reading agentx.json and swapping plugins live.
 //! - [`http`]: one router per listener; thin handlers; the error → response mapping.
 //! - [`network`]: the domain (agents, invites, connections, permissions, messages,
 //!   threads, announcements); knows nothing of HTTP.
@@ -26,5 +29,7 @@ pub mod network;
 pub mod notify;
 pub mod pages;
 pub mod plugins;
+pub mod reload;
 pub mod server;
 pub mod store;
+pub mod tasks;

@@ -5,6 +5,7 @@ use agentx::config::Config;
 use agentx::server::{self, Secrets};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use reqwest::Method;
 use serde_json::json;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -45,6 +46,50 @@ enum Command {
         #[command(flatten)]
         daemon: DaemonArgs,
     },
+    /// Manage agx_live_ tokens (for public agents and dashboards) on the running server.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Re-read agentx.json and swap changed plugins on the running server.
+    Reload {
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (it is shown only this once).
+    Create {
+        /// A label for the token.
+        #[arg(long)]
+        name: String,
+        /// agent:<id>, agent:*, dashboard:read, dashboard:write or mesh:peer (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Days until the token expires [default: never].
+        #[arg(long)]
+        expires: Option<i64>,
+    },
+    /// List tokens (never the tokens themselves).
+    List,
+    /// Revoke a token at once.
+    Revoke {
+        /// The token's id (from `agentx token list`).
+        id: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// The server's admin key.
+    #[arg(long = "admin-key", env = "AGENTX_ADMIN_KEY", hide_env_values = true)]
+    admin_key: String,
 }
 
 #[derive(clap::Args)]
@@ -109,6 +154,33 @@ fn main() -> anyhow::Result<()> {
                 body,
             ))
         }
+        Command::Reload { daemon } => runtime.block_on(daemon_call(&daemon, "/reload", json!({}))),
+        Command::Token {
+            command,
+            admin,
+            daemon,
+        } => {
+            let (method, path, body) = match command {
+                TokenCommand::Create {
+                    name,
+                    scopes,
+                    expires,
+                } => (
+                    Method::POST,
+                    "/tokens".to_owned(),
+                    Some(json!({"name": name, "scopes": scopes, "expires_days": expires})),
+                ),
+                TokenCommand::List => (Method::GET, "/tokens".to_owned(), None),
+                TokenCommand::Revoke { id } => (Method::DELETE, format!("/tokens/{id}"), None),
+            };
+            runtime.block_on(daemon_request(
+                &daemon,
+                method,
+                &path,
+                body,
+                Some(&admin.admin_key),
+            ))
+        }
     }
 }
 
@@ -118,24 +190,44 @@ async fn daemon_call(
     path: &str,
     body: serde_json::Value,
 ) -> anyhow::Result<()> {
+    daemon_request(daemon, Method::POST, path, Some(body), None).await
+}
+
+/// Calls the daemon and prints its JSON answer (nothing for an empty one); a refusal
+/// becomes the exit status.
+async fn daemon_request(
+    daemon: &DaemonArgs,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+    admin_key: Option<&str>,
+) -> anyhow::Result<()> {
     let url = format!("{}{path}", daemon.url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .json(&body)
-        .timeout(std::time::Duration::from_secs(30))
-        .send()
-        .await
-        .with_context(|| {
-            format!(
-                "cannot reach the agentx daemon at {} (is `agentx serve` running?)",
-                daemon.url
-            )
-        })?;
+    let mut request = reqwest::Client::new()
+        .request(method, &url)
+        .timeout(std::time::Duration::from_secs(30));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    if let Some(key) = admin_key {
+        request = request.header("X-Admin-Key", key);
+    }
+    let response = request.send().await.with_context(|| {
+        format!(
+            "cannot reach the agentx daemon at {} (is `agentx serve` running?)",
+            daemon.url
+        )
+    })?;
     let status = response.status();
-    let answer: serde_json::Value = response
-        .json()
+    let text = response
+        .text()
         .await
-        .context("the daemon's answer is not JSON")?;
+        .context("reading the daemon's answer")?;
+    if status.is_success() && text.is_empty() {
+        return Ok(());
+    }
+    let answer: serde_json::Value =
+        serde_json::from_str(&text).context("the daemon's answer is not JSON")?;
     if !status.is_success() {
         anyhow::bail!(
             "{status}: {}",

@@ -1,10 +1,11 @@
 //! Assembling and running agentx: store, domain, both listeners, background tasks, and an
 //! orderly shutdown.
 
+use crate::auth::Tokens;
 use crate::auth::{AdminKey, SessionTokens};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::hosted::HostedAgents;
+use crate::hosted::{HostedAgents, Runners};
 use crate::http::{self, AppState, RateLimit};
 use crate::network::webhook_url::WebhookRules;
 use crate::network::{Network, NetworkSettings};
@@ -12,8 +13,11 @@ use crate::notify::{LocalNotifier, Notifier};
 use crate::plugins::policy::WasmPolicy;
 use crate::plugins::runtime::AgentGrant;
 use crate::plugins::{HostServices, PluginError, PluginRuntime, PluginSource};
+use crate::reload::Reloader;
 use crate::store::redb::RedbStore;
 use crate::store::{Store, StoreError};
+use crate::tasks::Tasks;
+use crate::tasks::public::PublicAgents;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,9 +97,23 @@ pub async fn start(
         .await?;
     let (hosted, agent_policies) = HostedAgents::load(&config, &runtime).await?;
     let policy = WasmPolicy::new(runtime.clone(), default_policy, presets, agent_policies);
-    let network = Network::new(store.clone(), notifier, clock, Arc::new(policy), settings).await?;
+    let network = Network::new(
+        store.clone(),
+        notifier,
+        clock.clone(),
+        Arc::new(policy),
+        settings,
+    )
+    .await?;
     hosted.register(&network).await?;
     let hosted = Arc::new(hosted);
+    let tokens = Arc::new(Tokens::new(store.clone(), clock.clone()));
+    let tasks = Arc::new(Tasks::new(
+        hosted.clone(),
+        runtime.clone(),
+        store.clone(),
+        clock,
+    ));
     let jwt_secret = match secrets.jwt_secret.filter(|s| !s.is_empty()) {
         Some(secret) => secret.into_bytes(),
         None => store.secret("jwt_secret").await?,
@@ -110,6 +128,12 @@ pub async fn start(
     .await?;
     let public_addr = public.local_addr().expect("bound socket has an address");
     let shutdown = CancellationToken::new();
+    let runners = Arc::new(Runners::new(
+        hosted.clone(),
+        network.clone(),
+        tasks.clone(),
+        shutdown.clone(),
+    ));
     let state = AppState {
         network: network.clone(),
         sessions: Arc::new(SessionTokens::new(&jwt_secret)),
@@ -125,6 +149,16 @@ pub async fn start(
         body_limit: server.body_limit_bytes,
         shutdown: shutdown.clone(),
         hosted: hosted.clone(),
+        tokens: tokens.clone(),
+        tasks: tasks.clone(),
+        public_agents: Arc::new(PublicAgents::new(tokens, hosted.clone(), tasks)),
+        reloader: Arc::new(Reloader::new(
+            config.source.clone(),
+            hosted.clone(),
+            runtime.clone(),
+            network.clone(),
+            runners.clone(),
+        )),
     };
     let rate = RateLimit {
         per_second: server.rate_limit.per_second,
@@ -146,9 +180,12 @@ pub async fn start(
     running
         .tasks
         .spawn(serve(daemon, http::daemon_router(state), shutdown.clone()));
-    for runner in hosted.runners(&network, &runtime, &shutdown) {
-        running.tasks.spawn(runner);
-    }
+    runners.sync();
+    let stopping = shutdown.clone();
+    running.tasks.spawn(async move {
+        stopping.cancelled().await;
+        runners.join().await;
+    });
     running.tasks.spawn(flush_presence(network, shutdown));
     tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx is serving");
     Ok(running)

@@ -14,3 +14,5 @@ mod messages;
 mod pages;
 mod permissions;
 mod plugins;
+mod public_agents;
+mod reload;

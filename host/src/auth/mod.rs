@@ -1,8 +1,11 @@
 //! Credentials other than API keys (those belong to the network's accounts, see
-//! [`crate::network::agents`]): dashboard session tokens and the admin key.
+//! [`crate::network::agents`]): dashboard session tokens, `agx_live_` tokens and the admin
+//! key.
 
 mod admin;
 mod jwt;
+pub mod tokens;
 
 pub use admin::{AdminCheck, AdminKey};
 pub use jwt::{Claims, SessionTokens};
+pub use tokens::{ApiToken, Scope, Tokens};

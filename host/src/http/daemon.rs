@@ -1,62 +1,39 @@
-//! The daemon listener's operator routes (loopback only, so no credentials): connecting
-//! hosted agents with anyone. Errors here are `{"error": "..."}`, as the contract says for
-//! daemon routes.
+//! The daemon listener's operator routes (loopback only): connecting hosted agents with
+//! anyone, running tasks, reloading, and (behind the admin key) `agx_live_` tokens. Errors
+//! here are `{"error": "..."}`, as the contract says for daemon routes.
 
 use super::AppState;
-use super::extract::JsonBody;
-use crate::hosted::HostedAgent;
+use super::error::{ApiError, ErrorReply};
+use super::extract::{ADMIN_KEY_HEADER, JsonBody};
+use super::public_agents::task_events;
+use crate::auth::AdminCheck;
+use crate::auth::tokens::{ApiToken, CreatedToken, NewToken};
+use crate::hosted::{HostedAgent, ReloadReport};
 use crate::network::connections::{AcceptInvite, ConnectionView};
 use crate::network::{Error, ErrorKind};
 use crate::plugins::log::LogEntry;
-use axum::extract::{Path, State};
+use crate::tasks::{DAEMON, TaskContext, TaskResult};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/agents/{id}/invite", post(invite))
         .route("/agents/{id}/accept", post(accept))
         .route("/agents/{id}/plugins", get(plugins))
+        .route("/tokens", post(create_token).get(list_tokens))
+        .route("/tokens/{id}", delete(revoke_token))
+        .route("/task", post(run_task))
+        .route("/reload", post(reload))
 }
 
-/// A domain error in the daemon's shape.
-pub struct DaemonError(Error);
-
-impl From<Error> for DaemonError {
-    fn from(e: Error) -> Self {
-        DaemonError(e)
-    }
-}
-
-impl From<super::error::ApiError> for DaemonError {
-    fn from(e: super::error::ApiError) -> Self {
-        match e {
-            super::error::ApiError::Domain(e) => DaemonError(e),
-            other => DaemonError(Error::new(
-                ErrorKind::Malformed,
-                "invalid_request",
-                format!("{other:?}"),
-            )),
-        }
-    }
-}
-
-impl IntoResponse for DaemonError {
-    fn into_response(self) -> Response {
-        let status = super::error::status_of(self.0.kind);
-        let detail = if self.0.kind == ErrorKind::Internal {
-            tracing::error!(error = %self.0.detail, "internal error");
-            "Internal server error".to_owned()
-        } else {
-            self.0.detail
-        };
-        (status, Json(serde_json::json!({"error": detail}))).into_response()
-    }
-}
-
-fn hosted<'a>(state: &'a AppState, id: &str) -> Result<&'a HostedAgent, DaemonError> {
+fn hosted(state: &AppState, id: &str) -> Result<Arc<HostedAgent>, ErrorReply> {
     state.hosted.get(id).ok_or_else(|| {
         Error::not_found(
             "agent_not_found",
@@ -64,6 +41,33 @@ fn hosted<'a>(state: &'a AppState, id: &str) -> Result<&'a HostedAgent, DaemonEr
         )
         .into()
     })
+}
+
+/// Passes only with the right `X-Admin-Key`: missing → 401, wrong or none configured → 403.
+/// (Unlike the network's admin routes, the daemon owes no one a 422 for compatibility.)
+pub struct DaemonAdmin;
+
+impl FromRequestParts<AppState> for DaemonAdmin {
+    type Rejection = ErrorReply;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ErrorReply> {
+        let presented = parts
+            .headers
+            .get(ADMIN_KEY_HEADER)
+            .map(|v| v.to_str().unwrap_or_default());
+        match state.admin.check(presented) {
+            AdminCheck::Granted => Ok(DaemonAdmin),
+            AdminCheck::Missing => {
+                Err(Error::unauthorized("X-Admin-Key header is required").into())
+            }
+            AdminCheck::Denied => Err(Error::new(
+                ErrorKind::Forbidden,
+                "invalid_admin_key",
+                "Invalid admin key",
+            )
+            .into()),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -79,7 +83,7 @@ struct PluginStatus {
 async fn plugins(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, DaemonError> {
+) -> Result<Json<serde_json::Value>, ErrorReply> {
     let agent = hosted(&state, &id)?;
     let responder = agent.responder.as_ref().map(|p| PluginStatus {
         name: p.manifest.name.clone(),
@@ -103,7 +107,7 @@ struct Invite {
 async fn invite(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Invite>, DaemonError> {
+) -> Result<Json<Invite>, ErrorReply> {
     hosted(&state, &id)?;
     let created = state
         .network
@@ -120,9 +124,90 @@ async fn invite(
 async fn accept(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Result<JsonBody<AcceptInvite>, super::error::ApiError>,
-) -> Result<Json<ConnectionView>, DaemonError> {
+    body: Result<JsonBody<AcceptInvite>, ApiError>,
+) -> Result<Json<ConnectionView>, ErrorReply> {
     hosted(&state, &id)?;
     let JsonBody(form) = body?;
     Ok(Json(state.network.accept_invite(&id, form).await?))
+}
+
+/// A new `agx_live_` token; the only time the token itself is shown.
+async fn create_token(
+    _: DaemonAdmin,
+    State(state): State<AppState>,
+    body: Result<JsonBody<NewToken>, ApiError>,
+) -> Result<Json<CreatedToken>, ErrorReply> {
+    let JsonBody(form) = body?;
+    Ok(Json(state.tokens.create(form).await?))
+}
+
+async fn list_tokens(
+    _: DaemonAdmin,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ApiToken>>, ErrorReply> {
+    Ok(Json(state.tokens.list().await?))
+}
+
+async fn revoke_token(
+    _: DaemonAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ErrorReply> {
+    state.tokens.revoke(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct TaskRequest {
+    agent: String,
+    message: String,
+    #[serde(default)]
+    context: TaskContext,
+    /// Stream events instead of waiting for the result (as `Accept: text/event-stream`).
+    #[serde(default)]
+    stream: bool,
+}
+
+/// Runs a task; with `Accept: text/event-stream` or `"stream": true`, streams its events.
+async fn run_task(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<JsonBody<TaskRequest>, ApiError>,
+) -> Result<Response, ErrorReply> {
+    let JsonBody(request) = body?;
+    let streaming = request.stream || accepts_event_stream(&headers);
+    let task = state
+        .tasks
+        .prepare(&request.agent, request.message, request.context, DAEMON)
+        .map_err(Error::from)?;
+    if !streaming {
+        let result: TaskResult = state.tasks.execute(task).await.map_err(Error::from)?;
+        return Ok(Json(result).into_response());
+    }
+    // NB: subscribe before the task starts, so its `start` is not missed.
+    let events = state.tasks.events().subscribe();
+    let task_id = task.meta.task_id.clone();
+    let tasks = state.tasks.clone();
+    // Runs to the end even if the client goes away: its turns are part of the chat.
+    tokio::spawn(async move { tasks.execute(task).await });
+    Ok(task_events(
+        events,
+        move |e| e.task.task_id == task_id,
+        true,
+        state.shutdown.clone(),
+    )
+    .into_response())
+}
+
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+/// Re-reads agentx.json and swaps changed plugins; refused plugins keep their old version.
+async fn reload(State(state): State<AppState>) -> Result<Json<ReloadReport>, ErrorReply> {
+    Ok(Json(state.reloader.reload().await.map_err(Error::from)?))
 }

@@ -1,8 +1,9 @@
 //! The one place where failures become HTTP responses.
 //!
 //! Network routes answer `{"detail": "...", "code": "snake_case"}` (plus `"field"` when an
-//! input field is at fault). Internal failures are logged here and shown to the caller only
-//! as a generic message.
+//! input field is at fault); public-agent and daemon routes answer `{"error": "..."}`
+//! ([`ErrorReply`]). Internal failures are logged here and shown to the caller only as a
+//! generic message.
 
 use crate::network::{Error, ErrorKind};
 use axum::Json;
@@ -47,12 +48,13 @@ pub(super) fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 fn detail(status: StatusCode, detail: &str, code: &str, field: Option<&str>) -> Response {
-    (
+    let mut response = (
         status,
         Json(Detail {
             detail,
@@ -60,7 +62,11 @@ fn detail(status: StatusCode, detail: &str, code: &str, field: Option<&str>) -> 
             field,
         }),
     )
-        .into_response()
+        .into_response();
+    response
+        .extensions_mut()
+        .insert(ErrorText(detail.to_owned()));
+    response
 }
 
 impl IntoResponse for ApiError {
@@ -106,3 +112,38 @@ impl IntoResponse for ApiError {
         }
     }
 }
+
+/// A failure on a public-agent or daemon route: `{"error": "..."}` with the status the
+/// network routes would give the same failure.
+pub struct ErrorReply(pub ApiError);
+
+impl From<ApiError> for ErrorReply {
+    fn from(e: ApiError) -> Self {
+        ErrorReply(e)
+    }
+}
+
+impl From<Error> for ErrorReply {
+    fn from(e: Error) -> Self {
+        ErrorReply(e.into())
+    }
+}
+
+impl IntoResponse for ErrorReply {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        // Same status and headers; only the body's shape differs.
+        let detail = match &response.extensions().get::<ErrorText>() {
+            Some(ErrorText(text)) => text.clone(),
+            None => "Request failed".to_owned(),
+        };
+        *response.body_mut() =
+            axum::body::Body::from(serde_json::json!({ "error": detail }).to_string());
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        response
+    }
+}
+
+/// The human-readable reason of an error response, for [`ErrorReply`] to reshape.
+#[derive(Clone)]
+struct ErrorText(String);

@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 mod messages;
 mod pages;
+mod public_agents;
 mod rate_limit;
 
 use crate::auth::{AdminKey, SessionTokens};
@@ -48,6 +49,14 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The agents agentx hosts (agentx.json `agents`).
     pub hosted: Arc<crate::hosted::HostedAgents>,
+    /// `agx_live_` tokens (daemon `/tokens`, public-agent and task-stream auth).
+    pub tokens: Arc<crate::auth::Tokens>,
+    /// Runs hosted agents' tasks and publishes their events.
+    pub tasks: Arc<crate::tasks::Tasks>,
+    /// The public-agent endpoint's checks and calls.
+    pub public_agents: Arc<crate::tasks::public::PublicAgents>,
+    /// `POST /reload`.
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 /// Request-rate settings for the public listener.
@@ -101,6 +110,7 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
     spawn_limiter_pruning(limiter.clone(), state.shutdown.clone());
     router
         .merge(pages::routes())
+        .merge(public_agents::routes())
         .route(
             "/openapi.json",
             get(move || async move {

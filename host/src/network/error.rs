@@ -15,6 +15,8 @@ pub enum ErrorKind {
     Conflict,
     /// A dependency (such as a policy plugin) cannot answer now.
     Unavailable,
+    /// A dependency answered with a failure (a plugin call failed, the daemon is down).
+    Upstream,
     Internal,
 }
 

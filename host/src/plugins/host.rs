@@ -53,8 +53,18 @@ pub struct Grants {
 #[derive(Debug, Clone)]
 pub struct Conversation {
     pub agent: String,
-    /// The network thread, for network calls.
-    pub thread: Option<String>,
+    pub session: Session,
+}
+
+/// Where a conversation's turns are kept.
+#[derive(Debug, Clone)]
+pub enum Session {
+    /// No conversation (loading, policy decisions).
+    None,
+    /// A network thread: its messages are the turns.
+    Thread(String),
+    /// A chat of public-api or daemon tasks, kept per agent and chat id.
+    Chat(String),
 }
 
 pub struct CallState {
@@ -207,12 +217,23 @@ impl history::Host for CallState {
         if let Err(e) = self.require(Capability::History) {
             return Ok(Err(e));
         }
-        let Some(thread) = self.conversation.thread.clone() else {
-            return Ok(Ok(Vec::new()));
-        };
         let store = self.services.store.clone();
         let agent = self.conversation.agent.clone();
         let limit = limit.min(MAX_HISTORY_TURNS) as usize;
+        let thread = match self.conversation.session.clone() {
+            Session::None => return Ok(Ok(Vec::new())),
+            Session::Chat(chat) => {
+                return Ok(bounded(async move {
+                    let turns = store
+                        .chat_turns(&agent, &chat, limit)
+                        .await
+                        .map_err(store_failed)?;
+                    Ok(turns.into_iter().map(Into::into).collect())
+                })
+                .await);
+            }
+            Session::Thread(thread) => thread,
+        };
         Ok(bounded(async move {
             let messages = store.thread_messages(&thread).await.map_err(store_failed)?;
             let skip = messages.len().saturating_sub(limit);
@@ -426,5 +447,19 @@ impl outbound_http::Host for CallState {
         Ok(tokio::time::timeout(HTTP_TIMEOUT, exchange)
             .await
             .unwrap_or(Err(HostError::Timeout)))
+    }
+}
+
+impl From<crate::tasks::ChatTurn> for history::Turn {
+    fn from(turn: crate::tasks::ChatTurn) -> Self {
+        history::Turn {
+            role: match turn.role {
+                crate::tasks::ChatRole::Incoming => history::Role::Incoming,
+                crate::tasks::ChatRole::Outgoing => history::Role::Outgoing,
+            },
+            sender: turn.sender,
+            content: turn.content,
+            at: turn.at.to_rfc3339(),
+        }
     }
 }

@@ -10,7 +10,7 @@
 use super::bindings::{policy, responder, types};
 use super::cache::{CacheOutcome, ComponentCache};
 use super::engine::{self, EPOCH_TICK};
-use super::host::{CallState, Conversation, Grants, HostServices};
+use super::host::{CallState, Conversation, Grants, HostServices, Session};
 use super::log::PluginLog;
 use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
 use std::path::PathBuf;
@@ -216,7 +216,7 @@ impl PluginRuntime {
         let description = self
             .call(
                 &plugin,
-                None,
+                Session::None,
                 Box::new(move |store| {
                     Box::pin(async move {
                         pre.instantiate_async(&mut *store)
@@ -257,7 +257,7 @@ impl PluginRuntime {
         let (description, presets) = self
             .call(
                 &plugin,
-                None,
+                Session::None,
                 Box::new(move |store| {
                     Box::pin(async move {
                         let instance = pre.instantiate_async(&mut *store).await?;
@@ -284,12 +284,15 @@ impl PluginRuntime {
                 plugin: plugin.label(),
             });
         }
-        let thread = (context.channel == types::Channel::Network).then(|| context.chat_id.clone());
+        let session = match context.channel {
+            types::Channel::Network => Session::Thread(context.chat_id.clone()),
+            types::Channel::PublicApi => Session::Chat(context.chat_id.clone()),
+        };
         let pre = plugin.pre.clone();
         let outcome = self
             .call(
                 plugin,
-                thread,
+                session,
                 Box::new(move |store| {
                     Box::pin(async move {
                         pre.instantiate_async(&mut *store)
@@ -335,7 +338,7 @@ impl PluginRuntime {
         let outcome = self
             .call(
                 plugin,
-                None,
+                Session::None,
                 Box::new(move |store| {
                     Box::pin(async move {
                         pre.instantiate_async(&mut *store)
@@ -353,7 +356,7 @@ impl PluginRuntime {
     async fn call<P, T: Send + 'static>(
         &self,
         plugin: &Plugin<P>,
-        thread: Option<String>,
+        session: Session,
         work: CallFn<T>,
     ) -> Result<T, PluginError> {
         let _slot = self
@@ -372,7 +375,7 @@ impl PluginRuntime {
                 plugin: plugin.label().into(),
                 conversation: Conversation {
                     agent: plugin.agent.clone(),
-                    thread,
+                    session,
                 },
                 grants: plugin.grants.clone(),
                 services: self.services.clone(),

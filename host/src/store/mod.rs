@@ -12,7 +12,9 @@
 
 pub mod redb;
 
+use crate::auth::ApiToken;
 use crate::network::model::*;
+use crate::tasks::ChatTurn;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -131,4 +133,17 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_announcement(&self, announcement: Announcement) -> Result<()>;
     /// All announcements, newest first.
     async fn announcements(&self) -> Result<Vec<Announcement>>;
+
+    /// Stores a new `agx_live_` token under the SHA-256 of its text.
+    async fn insert_token(&self, token: ApiToken, hash: [u8; 32]) -> Result<()>;
+    async fn token_by_hash(&self, hash: [u8; 32]) -> Result<Option<ApiToken>>;
+    /// Every token, revoked and expired ones included, oldest first.
+    async fn tokens(&self) -> Result<Vec<ApiToken>>;
+    /// Marks a token revoked at `at` (a second revocation keeps the first time).
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<ApiToken>;
+
+    /// Appends turns to a hosted agent's chat session (public-api and daemon tasks).
+    async fn append_chat(&self, agent: &str, chat: &str, turns: Vec<ChatTurn>) -> Result<()>;
+    /// The last `limit` turns of a chat session, oldest first.
+    async fn chat_turns(&self, agent: &str, chat: &str, limit: usize) -> Result<Vec<ChatTurn>>;
 }

@@ -9,8 +9,10 @@
 //! agents the batch gave something to. Under load, N concurrent writers share one fsync.
 
 use super::{NewMessage, Rejection, Result, Sent, Store, StoreError};
+use crate::auth::ApiToken;
 use crate::network::model::*;
 use crate::notify::Notifier;
+use crate::tasks::ChatTurn;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{
@@ -63,6 +65,13 @@ const ANNOUNCEMENT_CURSORS: TableDefinition<&str, u64> =
 
 /// (agent, key) → value: plugin memory.
 const MEMORY: TableDefinition<(&str, &str), &str> = TableDefinition::new("plugin_memory");
+
+/// Token id → token record (`agx_live_` tokens; the token itself is never stored).
+const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// SHA-256 of a token → its id.
+const TOKEN_HASHES: TableDefinition<&[u8], &str> = TableDefinition::new("token_hashes");
+/// (agent, chat id, seq) → turn: chat sessions of public-api and daemon tasks.
+const CHATS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("chats");
 
 const SCHEMA_KEY: &str = "schema_version";
 const SEQ_KEY: &str = "next_seq";
@@ -230,6 +239,9 @@ fn init_schema(db: &Database) -> Result<()> {
         txn.open_table(ANNOUNCEMENTS)?;
         txn.open_table(ANNOUNCEMENT_CURSORS)?;
         txn.open_table(MEMORY)?;
+        txn.open_table(TOKENS)?;
+        txn.open_table(TOKEN_HASHES)?;
+        txn.open_table(CHATS)?;
     }
     txn.commit()?;
     Ok(())
@@ -888,6 +900,87 @@ impl Store for RedbStore {
                 .rev()
                 .map(|entry| Ok(serde_json::from_slice(entry?.1.value())?))
                 .collect()
+        })
+        .await
+    }
+
+    async fn insert_token(&self, token: ApiToken, hash: [u8; 32]) -> Result<()> {
+        self.write(move |txn, _| {
+            put_json(&mut txn.open_table(TOKENS)?, &token.id, &token)?;
+            txn.open_table(TOKEN_HASHES)?
+                .insert(hash.as_slice(), token.id.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, hash: [u8; 32]) -> Result<Option<ApiToken>> {
+        self.read(move |txn| {
+            let Some(id) = txn.open_table(TOKEN_HASHES)?.get(hash.as_slice())? else {
+                return Ok(None);
+            };
+            get_json(&txn.open_table(TOKENS)?, id.value())
+        })
+        .await
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>> {
+        self.read(|txn| {
+            let mut tokens = txn
+                .open_table(TOKENS)?
+                .iter()?
+                .map(|entry| Ok(serde_json::from_slice::<ApiToken>(entry?.1.value())?))
+                .collect::<Result<Vec<_>>>()?;
+            tokens.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            Ok(tokens)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<ApiToken> {
+        let id = id.to_owned();
+        self.write(move |txn, _| {
+            let mut tokens = txn.open_table(TOKENS)?;
+            let mut token: ApiToken = require(get_json(&tokens, &id)?)?;
+            if token.revoked_at.is_none() {
+                token.revoked_at = Some(at);
+                put_json(&mut tokens, &id, &token)?;
+            }
+            Ok(token)
+        })
+        .await
+    }
+
+    async fn append_chat(&self, agent: &str, chat: &str, turns: Vec<ChatTurn>) -> Result<()> {
+        let (agent, chat) = (agent.to_owned(), chat.to_owned());
+        self.write(move |txn, _| {
+            let mut chats = txn.open_table(CHATS)?;
+            for turn in &turns {
+                let seq = next_seq(txn)?;
+                chats.insert(
+                    (agent.as_str(), chat.as_str(), seq),
+                    serde_json::to_vec(turn)?.as_slice(),
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn chat_turns(&self, agent: &str, chat: &str, limit: usize) -> Result<Vec<ChatTurn>> {
+        let (agent, chat) = (agent.to_owned(), chat.to_owned());
+        self.read(move |txn| {
+            let chats = txn.open_table(CHATS)?;
+            let range = chats.range(
+                (agent.as_str(), chat.as_str(), 0)..=(agent.as_str(), chat.as_str(), u64::MAX),
+            )?;
+            let mut turns = range
+                .rev()
+                .take(limit)
+                .map(|entry| Ok(serde_json::from_slice::<ChatTurn>(entry?.1.value())?))
+                .collect::<Result<Vec<_>>>()?;
+            turns.reverse();
+            Ok(turns)
         })
         .await
     }

@@ -1,0 +1,296 @@
+//! Tasks: one hosted agent answering one message, whatever the channel.
+//!
+//! Public-api calls and daemon `POST /task` run here with a chat session (turns kept per
+//! agent and chat id, so the `history` capability sees earlier calls with the same
+//! `chatId`); the network runner in [`crate::hosted`] goes through [`Tasks::observe`] so
+//! its tasks show up in the same event stream. Every task publishes `start`, then `text`
+//! (when the agent replies) and `done`, or `error`.
+//!
+//! A task resolves its agent's responder once, when it is prepared: a reload that swaps
+//! the plugin meanwhile does not affect it (it finishes on the version it started with).
+
+pub mod events;
+pub mod public;
+
+use crate::clock::Clock;
+use crate::hosted::HostedAgents;
+use crate::network::{Error, ErrorKind};
+use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin, types};
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use events::{EventKind, TaskEvent, TaskEvents, TaskMeta};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The channel label of calls to public agents.
+pub const PUBLIC_API: &str = "public-api";
+/// The channel label of the network runner's tasks.
+pub const NETWORK: &str = "network";
+/// The channel label of daemon tasks that name none.
+pub const DAEMON: &str = "daemon";
+/// The sender label when the caller names none.
+pub const DEFAULT_SENDER: &str = "api";
+
+/// Who said a turn of a chat, from the agent's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatRole {
+    Incoming,
+    Outgoing,
+}
+
+/// One turn of a chat session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatTurn {
+    pub role: ChatRole,
+    pub sender: String,
+    pub content: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `context` of a task request; every field optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaskContext {
+    pub channel: Option<String>,
+    pub sender: Option<String>,
+    #[serde(rename = "chatId", alias = "chat_id")]
+    pub chat_id: Option<String>,
+}
+
+/// A finished task, as `POST /task` and the public endpoint return it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskResult {
+    /// The reply; empty when the agent chose not to answer.
+    pub content: String,
+    pub task_id: String,
+    pub agent: String,
+    pub channel: String,
+    pub chat_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("No hosted agent {0:?} in the configuration")]
+    UnknownAgent(String),
+    #[error("Agent {0:?} has no responder plugin")]
+    NoResponder(String),
+    #[error("{0}")]
+    Plugin(PluginError),
+    #[error("could not record the chat: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<TaskError> for Error {
+    fn from(e: TaskError) -> Self {
+        let detail = e.to_string();
+        match e {
+            TaskError::UnknownAgent(_) => Error::not_found("agent_not_found", detail),
+            TaskError::NoResponder(_) => Error::new(ErrorKind::Unavailable, "no_responder", detail),
+            TaskError::Plugin(PluginError::Degraded { .. }) => {
+                Error::new(ErrorKind::Unavailable, "agent_degraded", detail)
+            }
+            TaskError::Plugin(_) => Error::new(ErrorKind::Upstream, "plugin_failed", detail),
+            TaskError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A task whose agent and responder are resolved: ready to run, its id already known (so
+/// a streaming caller can subscribe to its events first).
+pub struct PreparedTask {
+    pub meta: TaskMeta,
+    message: String,
+    responder: Arc<ResponderPlugin>,
+}
+
+pub struct Tasks {
+    hosted: Arc<HostedAgents>,
+    runtime: Arc<PluginRuntime>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    events: TaskEvents,
+}
+
+impl Tasks {
+    pub fn new(
+        hosted: Arc<HostedAgents>,
+        runtime: Arc<PluginRuntime>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            hosted,
+            runtime,
+            store,
+            clock,
+            events: TaskEvents::default(),
+        }
+    }
+
+    pub fn runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+
+    pub fn events(&self) -> &TaskEvents {
+        &self.events
+    }
+
+    /// Resolves the agent's current responder; refuses a degraded one (it answers 503 until
+    /// reloaded, per the plugin contract).
+    pub fn prepare(
+        &self,
+        agent: &str,
+        message: String,
+        context: TaskContext,
+        default_channel: &str,
+    ) -> Result<PreparedTask, TaskError> {
+        let hosted = self
+            .hosted
+            .get(agent)
+            .ok_or_else(|| TaskError::UnknownAgent(agent.to_owned()))?;
+        let responder = hosted
+            .responder
+            .clone()
+            .ok_or_else(|| TaskError::NoResponder(agent.to_owned()))?;
+        if responder.is_degraded() {
+            return Err(TaskError::Plugin(PluginError::Degraded {
+                plugin: format!("{}@{}", responder.manifest.name, responder.manifest.version),
+            }));
+        }
+        Ok(PreparedTask {
+            meta: TaskMeta {
+                task_id: uuid::Uuid::new_v4().to_string(),
+                agent: agent.to_owned(),
+                channel: context
+                    .channel
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| default_channel.to_owned()),
+                chat_id: context
+                    .chat_id
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                sender: context
+                    .sender
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| DEFAULT_SENDER.to_owned()),
+            },
+            message,
+            responder,
+        })
+    }
+
+    /// Runs a prepared task in its chat session: the message becomes a turn, the
+    /// responder answers, the answer becomes a turn.
+    pub async fn execute(&self, task: PreparedTask) -> Result<TaskResult, TaskError> {
+        let PreparedTask {
+            meta,
+            message,
+            responder,
+        } = task;
+        let at = self.clock.now();
+        let incoming = ChatTurn {
+            role: ChatRole::Incoming,
+            sender: meta.sender.clone(),
+            content: message.clone(),
+            at,
+        };
+        // NB: the incoming turn is stored before the call, so `history` includes it, as it
+        // includes the current message of a network thread.
+        if let Err(e) = self
+            .store
+            .append_chat(&meta.agent, &meta.chat_id, vec![incoming])
+            .await
+        {
+            self.publish(&meta, EventKind::Start, None, None);
+            self.publish(&meta, EventKind::Error, None, Some(e.to_string()));
+            return Err(e.into());
+        }
+        // NB: the plugin sees `public-api` for every chat kept here (whatever label the
+        // daemon caller chose), so `history` reads this chat, never a network thread.
+        let context = types::RequestContext {
+            agent_id: meta.agent.clone(),
+            channel: types::Channel::PublicApi,
+            chat_id: meta.chat_id.clone(),
+            sender: meta.sender.clone(),
+        };
+        let request = types::Message {
+            id: meta.task_id.clone(),
+            content: message,
+            message_type: "text".into(),
+            category: None,
+            from_agent_id: None,
+            thread_id: None,
+            created_at: at.to_rfc3339(),
+        };
+        let reply = self
+            .observe(&meta, self.runtime.respond(&responder, context, request))
+            .await
+            .map_err(TaskError::Plugin)?;
+        if let Some(content) = &reply {
+            let outgoing = ChatTurn {
+                role: ChatRole::Outgoing,
+                sender: meta.agent.clone(),
+                content: content.clone(),
+                at: self.clock.now(),
+            };
+            self.store
+                .append_chat(&meta.agent, &meta.chat_id, vec![outgoing])
+                .await?;
+        }
+        Ok(TaskResult {
+            content: reply.unwrap_or_default(),
+            task_id: meta.task_id,
+            agent: meta.agent,
+            channel: meta.channel,
+            chat_id: meta.chat_id,
+        })
+    }
+
+    /// [`Tasks::prepare`] then [`Tasks::execute`].
+    pub async fn run(
+        &self,
+        agent: &str,
+        message: String,
+        context: TaskContext,
+        default_channel: &str,
+    ) -> Result<TaskResult, TaskError> {
+        let task = self.prepare(agent, message, context, default_channel)?;
+        self.execute(task).await
+    }
+
+    /// Publishes `start`, awaits the responder's `call`, then publishes its outcome.
+    pub async fn observe(
+        &self,
+        meta: &TaskMeta,
+        call: impl Future<Output = Result<Option<String>, PluginError>>,
+    ) -> Result<Option<String>, PluginError> {
+        self.publish(meta, EventKind::Start, None, None);
+        let outcome = call.await;
+        match &outcome {
+            Ok(reply) => {
+                if let Some(text) = reply {
+                    self.publish(meta, EventKind::Text, Some(text.clone()), None);
+                }
+                self.publish(meta, EventKind::Done, reply.clone(), None);
+            }
+            Err(e) => self.publish(meta, EventKind::Error, None, Some(e.to_string())),
+        }
+        outcome
+    }
+
+    fn publish(
+        &self,
+        meta: &TaskMeta,
+        kind: EventKind,
+        content: Option<String>,
+        error: Option<String>,
+    ) {
+        self.events.publish(TaskEvent {
+            kind,
+            task: meta.clone(),
+            content,
+            error,
+            at: self.clock.now(),
+        });
+    }
+}

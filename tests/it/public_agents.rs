@@ -1,0 +1,575 @@
+//! Public agents: `agx_live_` tokens through the daemon, the public endpoint's checks in the
+//! contract's order, chat sessions, task events over SSE, and access changed by a reload.
+
+use crate::common::{ADMIN_KEY, TestServer};
+use agentx::config::{Access, AgentConfig, Config};
+use agentx::plugins::Capability;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+fn agent(responder: &str, access: Access) -> AgentConfig {
+    AgentConfig {
+        responder: Some(repo(responder)),
+        access,
+        ..AgentConfig::default()
+    }
+}
+
+/// `support` (faq, public), `echo` (public) and `secret` (echo, private).
+fn agents(c: &mut Config) {
+    let mut support = agent("plugins/faq", Access::Public);
+    support.workspace = Some(repo("examples/workspaces/support"));
+    support.grants = vec![Capability::Memory, Capability::Workspace];
+    c.agents.insert("support".into(), support);
+    c.agents
+        .insert("echo".into(), agent("plugins/echo", Access::Public));
+    c.agents
+        .insert("secret".into(), agent("plugins/echo", Access::Private));
+}
+
+/// A daemon request with `X-Admin-Key: key` (none when `None`).
+pub async fn daemon(
+    srv: &TestServer,
+    method: Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = srv.http.request(method, format!("{}{path}", srv.daemon));
+    if let Some(key) = key {
+        request = request.header("X-Admin-Key", key);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("daemon answers");
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Creates a token with `scopes` (and `expires_days`); returns `(id, token)`.
+pub async fn token(
+    srv: &TestServer,
+    scopes: &[&str],
+    expires_days: Option<i64>,
+) -> (String, String) {
+    let (status, created) = daemon(
+        srv,
+        Method::POST,
+        "/tokens",
+        Some(ADMIN_KEY),
+        Some(json!({"name": "test", "scopes": scopes, "expires_days": expires_days})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    (
+        created["id"].as_str().unwrap().to_owned(),
+        created["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `POST /api/public/agents/{agent}/messages` with a raw body.
+pub async fn public_raw(
+    srv: &TestServer,
+    agent: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut request = srv
+        .request(
+            Method::POST,
+            &format!("/api/public/agents/{agent}/messages"),
+        )
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let (status, _, body) = srv.exec(request).await;
+    (status, body)
+}
+
+pub async fn public(
+    srv: &TestServer,
+    agent: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    public_raw(srv, agent, token, &body.to_string()).await
+}
+
+#[track_caller]
+fn assert_refused(reply: &(StatusCode, Value), status: StatusCode) {
+    assert_eq!(reply.0, status, "{}", reply.1);
+    assert!(
+        reply.1["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "errors are {{\"error\": ...}}: {}",
+        reply.1
+    );
+}
+
+/// Tokens are made, listed and revoked through the daemon behind the admin key; the token
+/// is `agx_live_` + 64 hex, shown only on creation; bad scopes are refused by name.
+#[tokio::test]
+async fn tokens_are_managed_through_the_daemon() {
+    let srv = TestServer::start().await;
+    let body = json!({"name": "app", "scopes": ["agent:support"]});
+    let missing = daemon(&srv, Method::POST, "/tokens", None, Some(body.clone())).await;
+    assert_refused(&missing, StatusCode::UNAUTHORIZED);
+    let wrong = daemon(&srv, Method::POST, "/tokens", Some("nope"), Some(body)).await;
+    assert_refused(&wrong, StatusCode::FORBIDDEN);
+
+    let (status, created) = daemon(
+        &srv,
+        Method::POST,
+        "/tokens",
+        Some(ADMIN_KEY),
+        Some(json!({"name": "app", "scopes": ["agent:support", "dashboard:read"], "expires_days": 30})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let token = created["token"].as_str().unwrap();
+    let hex = token.strip_prefix("agx_live_").expect("agx_live_ prefix");
+    assert!(
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{token}"
+    );
+    assert_eq!(created["name"], "app");
+    assert!(created["expires_at"].is_string(), "{created}");
+
+    for bad in [json!(["agent:"]), json!(["root"]), json!([])] {
+        let refused = daemon(
+            &srv,
+            Method::POST,
+            "/tokens",
+            Some(ADMIN_KEY),
+            Some(json!({"name": "x", "scopes": bad})),
+        )
+        .await;
+        assert_refused(&refused, StatusCode::BAD_REQUEST);
+        assert!(
+            refused.1["error"].as_str().unwrap().contains("scopes"),
+            "{}",
+            refused.1
+        );
+    }
+
+    let (status, list) = daemon(&srv, Method::GET, "/tokens", Some(ADMIN_KEY), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], created["id"]);
+    assert!(
+        list[0]["revoked_at"].is_null() && list[0]["token"].is_null(),
+        "{list:?}"
+    );
+    assert!(
+        !list[0].to_string().contains(hex),
+        "the token is never listed"
+    );
+
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = daemon(
+        &srv,
+        Method::DELETE,
+        &format!("/tokens/{id}"),
+        Some(ADMIN_KEY),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, list) = daemon(&srv, Method::GET, "/tokens", Some(ADMIN_KEY), None).await;
+    assert!(list[0]["revoked_at"].is_string(), "{list}");
+    let unknown = daemon(&srv, Method::DELETE, "/tokens/nope", Some(ADMIN_KEY), None).await;
+    assert_refused(&unknown, StatusCode::NOT_FOUND);
+}
+
+/// Every status of the public endpoint, in the contract's order of checks: 401 before 404
+/// before 403 before 400; then 200 with the task result on channel `public-api`.
+#[tokio::test]
+async fn public_endpoint_checks_in_order() {
+    let srv = TestServer::start_with(agents).await;
+    let (_, any) = token(&srv, &["agent:*"], None).await;
+    let (_, only_support) = token(&srv, &["agent:support"], None).await;
+    let (_, dashboard) = token(&srv, &["dashboard:write"], None).await;
+    let ok = json!({"message": "hi"});
+
+    assert_refused(
+        &public(&srv, "echo", None, ok.clone()).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let fake = format!("agx_live_{}", "0".repeat(64));
+    assert_refused(
+        &public(&srv, "echo", Some(&fake), ok.clone()).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    // A bad token is 401 even for an agent that does not exist.
+    assert_refused(
+        &public(&srv, "ghost", Some("cex_x"), ok.clone()).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    // 404 before 403: an unknown agent, whatever the scope.
+    assert_refused(
+        &public(&srv, "ghost", Some(&only_support), ok.clone()).await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_refused(
+        &public(&srv, "echo", Some(&only_support), ok.clone()).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_refused(
+        &public(&srv, "echo", Some(&dashboard), ok.clone()).await,
+        StatusCode::FORBIDDEN,
+    );
+    // A private agent is 403 even with agent:*, and before the body is looked at.
+    assert_refused(
+        &public_raw(&srv, "secret", Some(&any), "{not json").await,
+        StatusCode::FORBIDDEN,
+    );
+    for bad in ["{not json", "{}", r#"{"message": 5}"#, "[]", ""] {
+        assert_refused(
+            &public_raw(&srv, "echo", Some(&any), bad).await,
+            StatusCode::BAD_REQUEST,
+        );
+    }
+
+    let (status, reply) = public(
+        &srv,
+        "echo",
+        Some(&any),
+        json!({"message": "hello", "context": {"sender": "web"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["content"], "echo: hello");
+    assert_eq!(reply["agent"], "echo");
+    assert_eq!(reply["channel"], "public-api");
+    assert!(
+        reply["task_id"].as_str().is_some_and(|t| !t.is_empty()),
+        "{reply}"
+    );
+    assert!(
+        reply["chat_id"].as_str().is_some_and(|c| !c.is_empty()),
+        "a new chat: {reply}"
+    );
+    let (status, reply) = public(
+        &srv,
+        "support",
+        Some(&only_support),
+        json!({"message": "How do I register an agent?"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert!(
+        reply["content"]
+            .as_str()
+            .unwrap()
+            .contains("/auth/register"),
+        "{reply}"
+    );
+
+    // The daemon's POST /task answers in the same shape.
+    let (status, task) = daemon(
+        &srv,
+        Method::POST,
+        "/task",
+        None,
+        Some(json!({"agent": "echo", "message": "yo", "context": {"channel": "cli", "chatId": "c1"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{task}");
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&task), keys(&reply));
+    assert_eq!(
+        (task["channel"].as_str(), task["chat_id"].as_str()),
+        (Some("cli"), Some("c1"))
+    );
+}
+
+/// An expired token and a token revoked while the server runs are refused on the very
+/// next request.
+#[tokio::test]
+async fn expiry_and_revocation_take_effect_at_once() {
+    let srv = TestServer::start_with(agents).await;
+    let (_, expiring) = token(&srv, &["agent:echo"], Some(1)).await;
+    let (id, revoked) = token(&srv, &["agent:echo"], None).await;
+    let hi = json!({"message": "hi"});
+    assert_eq!(
+        public(&srv, "echo", Some(&expiring), hi.clone()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        public(&srv, "echo", Some(&revoked), hi.clone()).await.0,
+        StatusCode::OK
+    );
+
+    srv.clock.advance(chrono::Duration::hours(25));
+    assert_refused(
+        &public(&srv, "echo", Some(&expiring), hi.clone()).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let (status, _) = daemon(
+        &srv,
+        Method::DELETE,
+        &format!("/tokens/{id}"),
+        Some(ADMIN_KEY),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_refused(
+        &public(&srv, "echo", Some(&revoked), hi).await,
+        StatusCode::UNAUTHORIZED,
+    );
+}
+
+/// Calls with the same `chatId` share a session (the faq plugin remembers per chat); a
+/// call with another chat id does not see it.
+#[tokio::test]
+async fn chat_session_continues_with_the_same_chat_id() {
+    let srv = TestServer::start_with(agents).await;
+    let (_, app) = token(&srv, &["agent:support"], None).await;
+    let say = |message: &str, chat: &str| json!({"message": message, "context": {"chatId": chat}});
+    let (status, first) = public(
+        &srv,
+        "support",
+        Some(&app),
+        say("remember: the sky is green", "chat-a"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["chat_id"], "chat-a");
+    let (_, recall) = public(
+        &srv,
+        "support",
+        Some(&app),
+        say("what do you remember?", "chat-a"),
+    )
+    .await;
+    assert!(
+        recall["content"]
+            .as_str()
+            .unwrap()
+            .contains("the sky is green"),
+        "{recall}"
+    );
+    let (_, other) = public(
+        &srv,
+        "support",
+        Some(&app),
+        say("what do you remember?", "chat-b"),
+    )
+    .await;
+    assert!(
+        !other["content"]
+            .as_str()
+            .unwrap()
+            .contains("the sky is green"),
+        "{other}"
+    );
+}
+
+/// Writes `agents` as agentx.json in `dir` and points the server's config at it, so
+/// `POST /reload` re-reads it.
+pub fn config_file(c: &mut Config, dir: &Path, agents: &Value) {
+    let path = dir.join("agentx.json");
+    std::fs::write(&path, json!({ "agents": agents }).to_string()).unwrap();
+    let loaded = Config::load(&path).unwrap();
+    c.agents = loaded.agents;
+    c.source = loaded.source;
+}
+
+/// A private agent becomes callable once agentx.json says it is public and the server
+/// reloads; the reload reports what changed.
+#[tokio::test]
+async fn private_becomes_public_on_reload() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let echo = repo("plugins/echo").display().to_string();
+    let srv = TestServer::start_with(|c| {
+        config_file(c, dir.path(), &json!({"bot": {"responder": echo}}));
+    })
+    .await;
+    let (_, app) = token(&srv, &["agent:*"], None).await;
+    let hi = json!({"message": "hi"});
+    assert_refused(
+        &public(&srv, "bot", Some(&app), hi.clone()).await,
+        StatusCode::FORBIDDEN,
+    );
+
+    let agents = json!({"bot": {"responder": echo, "access": "public"}, "new": {"responder": echo, "access": "public"}});
+    std::fs::write(
+        dir.path().join("agentx.json"),
+        json!({ "agents": agents }).to_string(),
+    )
+    .unwrap();
+    let (status, report) = daemon(&srv, Method::POST, "/reload", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["reloaded"], json!(["bot", "new"]), "{report}");
+    assert_eq!(report["failed"], json!([]));
+    assert_eq!(
+        public(&srv, "bot", Some(&app), hi.clone()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        public(&srv, "new", Some(&app), hi.clone()).await.0,
+        StatusCode::OK
+    );
+
+    let (_, again) = daemon(&srv, Method::POST, "/reload", None, None).await;
+    assert_eq!(again["unchanged"], json!(["bot", "new"]), "{again}");
+}
+
+/// Reads Server-Sent Events from `response` until `done` says enough (or 20 s pass);
+/// returns the `(event, data)` pairs read.
+pub async fn read_events(
+    mut response: reqwest::Response,
+    mut done: impl FnMut(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut buffer, mut events) = (String::new(), Vec::new());
+    while !done(&events) && Instant::now() < deadline {
+        let chunk = tokio::time::timeout_at(deadline.into(), response.chunk()).await;
+        let Ok(Ok(Some(chunk))) = chunk else { break };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            if let (Some(event), Some(data)) = (field("event:"), field("data:")) {
+                events.push((
+                    event,
+                    serde_json::from_str(&data).unwrap_or(Value::String(data)),
+                ));
+            }
+        }
+    }
+    events
+}
+
+/// `GET /api/task/stream` needs `dashboard:read` (header or `?token=`) and shows start,
+/// text and done of tasks on both channels: a public call and a network message.
+#[tokio::test]
+async fn task_stream_sees_both_channels() {
+    let srv = TestServer::start_with(agents).await;
+    let (_, caller) = token(&srv, &["agent:echo"], None).await;
+    let (_, viewer) = token(&srv, &["dashboard:read"], None).await;
+    let (status, _, _) = srv.exec(srv.request(Method::GET, "/api/task/stream")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = srv
+        .exec(srv.request(Method::GET, &format!("/api/task/stream?token={caller}")))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    let stream = srv
+        .request(
+            Method::GET,
+            &format!("/api/task/stream?agent=echo&token={viewer}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+
+    // A network message to echo, from a connected agent.
+    let alice = srv.register("alice").await;
+    let (_, invite) = daemon(&srv, Method::POST, "/agents/echo/invite", None, None).await;
+    let (status, _) = srv
+        .post(
+            "/connections/accept",
+            &alice.key,
+            json!({"invite_code": invite["invite_code"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let network = json!({"to_agent_id": "echo", "content": "over the network", "category": "info"});
+    assert_eq!(
+        srv.post("/messages", &alice.key, network).await.0,
+        StatusCode::OK
+    );
+    // Another agent's task, which the filter hides.
+    let other = json!({"agent": "support", "message": "hello"});
+    assert_eq!(
+        daemon(&srv, Method::POST, "/task", None, Some(other))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        public(&srv, "echo", Some(&caller), json!({"message": "over http"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    let done_on = |events: &[(String, Value)], channel: &str| {
+        events
+            .iter()
+            .any(|(e, d)| e == "done" && d["channel"] == channel)
+    };
+    let events = read_events(stream, |events| {
+        done_on(events, "network") && done_on(events, "public-api")
+    })
+    .await;
+    assert!(
+        done_on(&events, "network") && done_on(&events, "public-api"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|(_, d)| d["agent"] == "echo"),
+        "{events:?}"
+    );
+    let public_task: Vec<&str> = events
+        .iter()
+        .filter(|(_, d)| d["channel"] == "public-api")
+        .map(|(e, _)| e.as_str())
+        .collect();
+    assert_eq!(public_task, ["start", "text", "done"]);
+    let text = events
+        .iter()
+        .find(|(e, d)| e == "text" && d["channel"] == "network")
+        .unwrap();
+    assert_eq!(text.1["content"], "echo: over the network");
+}
+
+/// `POST /task` with `Accept: text/event-stream` streams that one task's events and ends.
+#[tokio::test]
+async fn daemon_task_streams_its_events() {
+    let srv = TestServer::start_with(agents).await;
+    let response = srv
+        .http
+        .post(format!("{}/task", srv.daemon))
+        .header("accept", "text/event-stream")
+        .json(&json!({"agent": "echo", "message": "streamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let events = read_events(response, |_| false).await;
+    let kinds: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["start", "text", "done"],
+        "the stream ends after done: {events:?}"
+    );
+    assert_eq!(events[2].1["content"], "echo: streamed");
+    assert_eq!(events[0].1["channel"], "daemon");
+}
