@@ -446,16 +446,33 @@ async fn sample_config_starts() {
     config.server.port = 0;
     config.server.daemon_port = 0;
     config.server.data_dir = data.path().to_owned();
-    assert_eq!(config.agents["support"].access, agentx::config::Access::Public);
-    assert_eq!(config.agents["echo"].access, agentx::config::Access::Private);
+    assert_eq!(
+        config.agents["support"].access,
+        agentx::config::Access::Public
+    );
+    assert_eq!(
+        config.agents["echo"].access,
+        agentx::config::Access::Private
+    );
     let srv = TestServer::start_with(move |c| *c = config).await;
     let alice = srv.register("alice").await;
     connect_hosted(&srv, "support", &alice).await;
     let sent = ask(&srv, &alice, "support", "How do I receive messages?").await;
-    let reply = reply_in(&srv, &alice, sent["thread_id"].as_str().unwrap(), Duration::from_secs(10))
-        .await
-        .expect("support answers");
-    assert!(reply["content"].as_str().unwrap().contains("/messages/stream"), "{reply}");
+    let reply = reply_in(
+        &srv,
+        &alice,
+        sent["thread_id"].as_str().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("support answers");
+    assert!(
+        reply["content"]
+            .as_str()
+            .unwrap()
+            .contains("/messages/stream"),
+        "{reply}"
+    );
 }
 
 /// Every committed first-party component loads against the current WIT and describes
@@ -488,9 +505,10 @@ async fn committed_components_match_the_wit() {
         let source = PluginSource::read(&path).unwrap();
         let name = source.manifest.name.clone();
         let loaded = match source.manifest.world {
-            agentx::plugins::manifest::World::Responder => {
-                runtime.load_responder("check", source, &grant).await.map(drop)
-            }
+            agentx::plugins::manifest::World::Responder => runtime
+                .load_responder("check", source, &grant)
+                .await
+                .map(drop),
             agentx::plugins::manifest::World::ContractPolicy => {
                 runtime.load_policy("check", source, &grant).await.map(drop)
             }
