@@ -169,3 +169,72 @@ async fn fifty_agents_all_messages_exactly_once() {
         );
     }
 }
+
+/// Idle long-polls are cheap: 1,000 of them wait at once (20 per agent for 50 agents) while
+/// the server keeps answering other requests; a message to one agent wakes only that agent's
+/// waiters, and exactly one of them receives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_idle_long_polls() {
+    const WAITING_AGENTS: usize = 50;
+    const POLLS_PER_AGENT: usize = 20;
+    const TARGET: usize = 7;
+    let srv = TestServer::start().await;
+    let sender = srv.register("sender").await;
+    let names: Vec<String> = (0..WAITING_AGENTS).map(|i| format!("idle{i}")).collect();
+    let agents: Vec<TestAgent> =
+        futures::future::join_all(names.iter().map(|name| srv.register(name))).await;
+    for agent in &agents {
+        srv.connect(&sender, agent, "friends").await;
+    }
+    let mut polls = tokio::task::JoinSet::new();
+    for (i, agent) in agents.iter().enumerate() {
+        // The target's polls end after 3 s at most, so one that connects after the message
+        // was taken still returns; the others would wait 30 s.
+        let seconds = if i == TARGET { 3 } else { 30 };
+        for _ in 0..POLLS_PER_AGENT {
+            // One client per waiter: each poll holds its own connection, as real agents do.
+            let request = reqwest::Client::new()
+                .get(format!("{}/messages/stream?timeout={seconds}", srv.base))
+                .bearer_auth(&agent.key);
+            polls.spawn(async move {
+                (
+                    i,
+                    request.send().await.unwrap().json::<Value>().await.unwrap(),
+                )
+            });
+        }
+    }
+    // Gives the polls time to connect; the assertions hold either way.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    let (status, _) = srv.get("/auth/me", &sender.key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let sent = srv
+        .sent(&sender, &agents[TARGET], json!({"content": "wake up"}))
+        .await;
+    let mut returned = Vec::new();
+    while returned.len() < POLLS_PER_AGENT {
+        let (i, body) = tokio::time::timeout(Duration::from_secs(10), polls.join_next())
+            .await
+            .expect("the target's polls return")
+            .unwrap()
+            .unwrap();
+        assert_eq!(i, TARGET, "only the addressed agent's polls return: {body}");
+        returned.push(body);
+    }
+    let receivers: Vec<&Value> = returned.iter().filter(|b| b["count"] == 1).collect();
+    assert_eq!(receivers.len(), 1, "exactly one poll gets the message");
+    assert_eq!(receivers[0]["messages"][0]["id"], sent["id"]);
+    assert_eq!(
+        polls.len(),
+        (WAITING_AGENTS - 1) * POLLS_PER_AGENT,
+        "the others still wait"
+    );
+    polls.abort_all();
+}
