@@ -120,6 +120,21 @@ struct ServeArgs {
     /// Port of the loopback operator listener (0 picks a free one) [default: 18800].
     #[arg(long)]
     daemon_port: Option<u16>,
+    /// `all` runs everything in one process. Split mode: `daemon` runs the agents, the store
+    /// and both listeners; `public` runs only the public-agent endpoint, forwarding each call
+    /// to the daemon at --daemon-url.
+    #[arg(long, value_enum, default_value = "all")]
+    role: Role,
+    /// The daemon a `--role public` listener forwards to.
+    #[arg(long = "daemon-url", default_value = "http://127.0.0.1:18800")]
+    daemon_url: url::Url,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Role {
+    All,
+    Daemon,
+    Public,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -260,7 +275,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         jwt_secret: std::env::var("AGENTX_JWT_SECRET").ok(),
         admin_key: std::env::var("AGENTX_ADMIN_KEY").ok(),
     };
-    let running = server::start(config, secrets, Arc::new(SystemClock)).await?;
+    let running = match args.role {
+        Role::All | Role::Daemon => server::start(config, secrets, Arc::new(SystemClock)).await?,
+        Role::Public => server::start_public(&config, args.daemon_url).await?,
+    };
     // A line scripts can wait for, with the ports actually bound (useful with --port 0).
     println!(
         "agentx listening on http://{} (daemon http://{})",

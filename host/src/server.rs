@@ -17,7 +17,7 @@ use crate::reload::Reloader;
 use crate::store::redb::RedbStore;
 use crate::store::{Store, StoreError};
 use crate::tasks::Tasks;
-use crate::tasks::public::PublicAgents;
+use crate::tasks::public::{PublicAgents, RemoteDaemon};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +49,7 @@ const NETWORK_POLICY_AGENT: &str = "*";
 /// A server that is up: its listeners' addresses and the handle to stop it.
 pub struct Running {
     pub public_addr: SocketAddr,
+    /// The daemon listener (in split mode's public role, the remote daemon's address).
     pub daemon_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
@@ -188,6 +189,31 @@ pub async fn start(
     });
     running.tasks.spawn(flush_presence(network, shutdown));
     tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx is serving");
+    Ok(running)
+}
+
+/// Starts split mode's public listener (`agentx serve --role public`): public-agent calls
+/// on `--bind:--port`, each forwarded to the daemon at `daemon_url`, which runs the agents
+/// and holds the tokens. Nothing else is opened: no store, no plugins.
+pub async fn start_public(config: &Config, daemon_url: url::Url) -> Result<Running, StartError> {
+    let server = &config.server;
+    let public = bind(SocketAddr::new(server.bind, server.port)).await?;
+    let daemon_addr = daemon_url
+        .socket_addrs(|| None)
+        .ok()
+        .and_then(|addrs| addrs.first().copied())
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let endpoint = Arc::new(RemoteDaemon::new(daemon_url));
+    let shutdown = CancellationToken::new();
+    let mut running = Running {
+        public_addr: public.local_addr().expect("bound socket has an address"),
+        daemon_addr,
+        shutdown: shutdown.clone(),
+        tasks: JoinSet::new(),
+    };
+    let router = http::split_public_router(endpoint, server.body_limit_bytes);
+    running.tasks.spawn(serve(public, router, shutdown));
+    tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx public listener is serving");
     Ok(running)
 }
 

@@ -84,18 +84,28 @@ pub async fn public_raw(
     token: Option<&str>,
     body: &str,
 ) -> (StatusCode, Value) {
-    let mut request = srv
-        .request(
-            Method::POST,
-            &format!("/api/public/agents/{agent}/messages"),
-        )
+    public_at(&srv.http, &srv.base, agent, token, body).await
+}
+
+/// The same, to the public listener at `base`.
+async fn public_at(
+    http: &reqwest::Client,
+    base: &str,
+    agent: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut request = http
+        .post(format!("{base}/api/public/agents/{agent}/messages"))
         .header("content-type", "application/json")
         .body(body.to_owned());
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let (status, _, body) = srv.exec(request).await;
-    (status, body)
+    let response = request.send().await.expect("the public listener answers");
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 pub async fn public(
@@ -572,4 +582,54 @@ async fn daemon_task_streams_its_events() {
     );
     assert_eq!(events[2].1["content"], "echo: streamed");
     assert_eq!(events[0].1["channel"], "daemon");
+}
+
+/// Split mode: a public listener apart from the daemon forwards each call to it (the
+/// daemon makes the checks); once the daemon is gone, calls get 502 within a second.
+#[tokio::test]
+async fn split_mode_forwards_and_fails_fast_without_daemon() {
+    let mut srv = TestServer::start_with(agents).await;
+    let (_, app) = token(&srv, &["agent:echo"], None).await;
+    let mut config = Config::default();
+    config.server.port = 0;
+    let front = agentx::server::start_public(&config, srv.daemon.parse().unwrap())
+        .await
+        .unwrap();
+    let (base, http) = (format!("http://{}", front.public_addr), srv.http.clone());
+    let call = |agent: &'static str, token: Option<String>| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            public_at(
+                &http,
+                &base,
+                agent,
+                token.as_deref(),
+                r#"{"message": "split"}"#,
+            )
+            .await
+        }
+    };
+    let (status, reply) = call("echo", Some(app.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["content"], "echo: split");
+    assert_refused(&call("echo", None).await, StatusCode::UNAUTHORIZED);
+    assert_refused(
+        &call("ghost", Some(app.clone())).await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_refused(
+        &call("support", Some(app.clone())).await,
+        StatusCode::FORBIDDEN,
+    );
+
+    srv.stop().await;
+    let started = Instant::now();
+    let reply = call("echo", Some(app)).await;
+    assert_refused(&reply, StatusCode::BAD_GATEWAY);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    front.stop().await;
 }

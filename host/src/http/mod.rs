@@ -54,7 +54,7 @@ pub struct AppState {
     /// Runs hosted agents' tasks and publishes their events.
     pub tasks: Arc<crate::tasks::Tasks>,
     /// The public-agent endpoint's checks and calls.
-    pub public_agents: Arc<crate::tasks::public::PublicAgents>,
+    pub public_agents: Arc<dyn crate::tasks::public::PublicEndpoint>,
     /// `POST /reload`.
     pub reloader: Arc<crate::reload::Reloader>,
 }
@@ -131,6 +131,28 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Split mode's public listener (`agentx serve --role public`): the public-agent endpoint,
+/// answered by the daemon of another process, and `/health`.
+pub fn split_public_router(
+    endpoint: Arc<dyn crate::tasks::public::PublicEndpoint>,
+    body_limit: usize,
+) -> Router {
+    Router::new()
+        .route(
+            public_agents::MESSAGES_ROUTE,
+            axum::routing::post(public_agents::message_agent),
+        )
+        .route("/health", get(health))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(public_agents::PublicRoute {
+            endpoint,
+            body_limit,
+        })
 }
 
 /// The daemon listener's router (loopback only).

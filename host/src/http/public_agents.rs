@@ -8,9 +8,10 @@ use super::extract::{Params, bearer_header};
 use crate::auth::tokens::require_dashboard_read;
 use crate::tasks::TaskResult;
 use crate::tasks::events::TaskEvent;
+use crate::tasks::public::PublicEndpoint;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -23,29 +24,46 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+pub const MESSAGES_ROUTE: &str = "/api/public/agents/{id}/messages";
+
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/public/agents/{id}/messages", post(message_agent))
+        .route(MESSAGES_ROUTE, post(message_agent))
         .route("/api/task/stream", get(task_stream))
 }
 
+/// What the public-agent call needs: part of [`AppState`], or all the state of split mode's
+/// public listener.
+#[derive(Clone)]
+pub struct PublicRoute {
+    pub endpoint: Arc<dyn PublicEndpoint>,
+    pub body_limit: usize,
+}
+
+impl FromRef<AppState> for PublicRoute {
+    fn from_ref(state: &AppState) -> Self {
+        PublicRoute {
+            endpoint: state.public_agents.clone(),
+            body_limit: state.body_limit,
+        }
+    }
+}
+
 /// Calls a public agent; blocks until it has answered (within its plugin's deadline).
-async fn message_agent(
-    State(state): State<AppState>,
+pub(super) async fn message_agent(
+    State(route): State<PublicRoute>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TaskResult>, ErrorReply> {
-    let body = body.map_err(|rejection| too_large_or_bad(&state, rejection))?;
+    let body = body.map_err(|rejection| too_large_or_bad(route.body_limit, rejection))?;
     let token = bearer_header(&headers);
-    Ok(Json(state.public_agents.message(token, &id, &body).await?))
+    Ok(Json(route.endpoint.message(token, &id, &body).await?))
 }
 
-fn too_large_or_bad(state: &AppState, rejection: BytesRejection) -> ApiError {
+fn too_large_or_bad(limit: usize, rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge {
-            limit: state.body_limit,
-        }
+        ApiError::TooLarge { limit }
     } else {
         crate::network::Error::invalid("invalid_body", rejection.body_text()).into()
     }
