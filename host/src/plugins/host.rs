@@ -145,17 +145,24 @@ impl log::Host for CallState {
     }
 }
 
+impl CallState {
+    /// Runs a memory operation on this agent's memory, if granted, within the I/O budget.
+    async fn with_memory<T, F, Fut>(&self, op: F) -> Result<T, HostError>
+    where
+        F: FnOnce(Arc<dyn Store>, String) -> Fut,
+        Fut: Future<Output = crate::store::Result<T>>,
+    {
+        self.require(Capability::Memory)?;
+        let io = op(self.services.store.clone(), self.conversation.agent.clone());
+        bounded(async move { io.await.map_err(store_failed) }).await
+    }
+}
+
 impl memory::Host for CallState {
     async fn get(&mut self, key: String) -> Outcome<Option<String>> {
-        if let Err(e) = self.require(Capability::Memory) {
-            return Ok(Err(e));
-        }
-        let store = self.services.store.clone();
-        let agent = self.conversation.agent.clone();
-        Ok(
-            bounded(async move { store.memory_get(&agent, &key).await.map_err(store_failed) })
-                .await,
-        )
+        Ok(self
+            .with_memory(|store, agent| async move { store.memory_get(&agent, &key).await })
+            .await)
     }
 
     async fn set(&mut self, key: String, value: String) -> Outcome<()> {
@@ -170,45 +177,25 @@ impl memory::Host for CallState {
         if value.len() > MAX_MEMORY_VALUE_BYTES {
             return Ok(Err(HostError::TooLarge));
         }
-        let store = self.services.store.clone();
-        let agent = self.conversation.agent.clone();
-        Ok(bounded(async move {
-            store
-                .memory_set(&agent, &key, &value, MAX_MEMORY_KEYS)
-                .await
-                .map_err(store_failed)
-        })
-        .await)
+        Ok(self
+            .with_memory(|store, agent| async move {
+                store
+                    .memory_set(&agent, &key, &value, MAX_MEMORY_KEYS)
+                    .await
+            })
+            .await)
     }
 
     async fn delete(&mut self, key: String) -> Outcome<bool> {
-        if let Err(e) = self.require(Capability::Memory) {
-            return Ok(Err(e));
-        }
-        let store = self.services.store.clone();
-        let agent = self.conversation.agent.clone();
-        Ok(bounded(async move {
-            store
-                .memory_delete(&agent, &key)
-                .await
-                .map_err(store_failed)
-        })
-        .await)
+        Ok(self
+            .with_memory(|store, agent| async move { store.memory_delete(&agent, &key).await })
+            .await)
     }
 
     async fn list_keys(&mut self, prefix: String) -> Outcome<Vec<String>> {
-        if let Err(e) = self.require(Capability::Memory) {
-            return Ok(Err(e));
-        }
-        let store = self.services.store.clone();
-        let agent = self.conversation.agent.clone();
-        Ok(bounded(async move {
-            store
-                .memory_keys(&agent, &prefix)
-                .await
-                .map_err(store_failed)
-        })
-        .await)
+        Ok(self
+            .with_memory(|store, agent| async move { store.memory_keys(&agent, &prefix).await })
+            .await)
     }
 }
 
