@@ -123,12 +123,40 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// Relaxations of the webhook URL rules, for local testing only.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+/// Webhook delivery: the URL rules' relaxations (for local testing only), timeouts and the
+/// retry schedule.
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(default)]
 pub struct WebhookConfig {
     pub allow_http: bool,
     pub allow_private: bool,
+    /// Whole-request timeout of one delivery attempt.
+    pub timeout_ms: u64,
+    /// Wait after the first failure; doubled after each next one (with jitter).
+    pub retry_first_delay_ms: u64,
+    /// Longest wait between two attempts.
+    pub retry_max_delay_ms: u64,
+    /// How long a delivery is retried before it is dead (from its queueing or replay).
+    pub retry_window_seconds: u64,
+    /// Attempts running at once, over all agents.
+    pub max_in_flight: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            allow_private: false,
+            // Receivers should answer at once and work afterwards; 10 s is generous.
+            timeout_ms: 10_000,
+            // 5 s, 10 s, 20 s … up to 10 min: quick through a blip, gentle on an outage.
+            retry_first_delay_ms: 5_000,
+            retry_max_delay_ms: 600_000,
+            // A day: long enough to outlast a receiver's outage, short enough to matter.
+            retry_window_seconds: 86_400,
+            max_in_flight: 16,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

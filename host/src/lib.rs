@@ -18,6 +18,7 @@
 //! - [`notify`]: wake-ups for long-polls.
 //! - [`pages`]: the setup and join guide and the listener script.
 //! - [`plugins`]: agent behaviour as sandboxed WebAssembly components (wasmtime).
+//! - [`webhooks`]: signed delivery of the outbox to agents' webhooks, with retries.
 //! - [`clock`]: wall time, injectable for tests.
 
 pub mod auth;
@@ -33,3 +34,4 @@ pub mod reload;
 pub mod server;
 pub mod store;
 pub mod tasks;
+pub mod webhooks;

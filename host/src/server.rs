@@ -41,6 +41,8 @@ pub enum StartError {
     Network(#[from] crate::network::Error),
     #[error("cannot load plugins: {0}")]
     Plugins(#[from] PluginError),
+    #[error(transparent)]
+    Webhooks(#[from] crate::webhooks::StartError),
 }
 
 /// The id under which the network-wide default policy plugin logs.
@@ -98,6 +100,9 @@ pub async fn start(
         .await?;
     let (hosted, agent_policies) = HostedAgents::load(&config, &runtime).await?;
     let policy = WasmPolicy::new(runtime.clone(), default_policy, presets, agent_policies);
+    let delivery = delivery_settings(&server.webhooks, &settings);
+    let (delivery_store, delivery_notifier, delivery_clock) =
+        (store.clone(), notifier.clone(), clock.clone());
     let network = Network::new(
         store.clone(),
         notifier,
@@ -135,6 +140,13 @@ pub async fn start(
         tasks.clone(),
         shutdown.clone(),
     ));
+    let deliveries = crate::webhooks::delivery_loop(
+        delivery_store,
+        delivery_notifier,
+        delivery_clock,
+        delivery,
+        shutdown.clone(),
+    )?;
     let state = AppState {
         network: network.clone(),
         sessions: Arc::new(SessionTokens::new(&jwt_secret)),
@@ -187,6 +199,7 @@ pub async fn start(
         stopping.cancelled().await;
         runners.join().await;
     });
+    running.tasks.spawn(deliveries);
     running.tasks.spawn(flush_presence(network, shutdown));
     tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx is serving");
     Ok(running)
@@ -228,6 +241,22 @@ impl Running {
             }
         }
         tracing::info!("agentx stopped");
+    }
+}
+
+fn delivery_settings(
+    config: &crate::config::WebhookConfig,
+    network: &NetworkSettings,
+) -> crate::webhooks::DeliverySettings {
+    crate::webhooks::DeliverySettings {
+        rules: network.webhooks.clone(),
+        timeout: Duration::from_millis(config.timeout_ms),
+        schedule: crate::webhooks::schedule::RetrySchedule {
+            first_delay: Duration::from_millis(config.retry_first_delay_ms),
+            max_delay: Duration::from_millis(config.retry_max_delay_ms),
+            window: Duration::from_secs(config.retry_window_seconds),
+        },
+        max_in_flight: config.max_in_flight.max(1),
     }
 }
 

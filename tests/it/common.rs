@@ -88,6 +88,12 @@ impl TestServer {
         self.running = Some(running);
     }
 
+    /// Restarts on the same data directory with the config changed by `adjust`.
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut Config)) {
+        adjust(&mut self.config);
+        self.restart().await;
+    }
+
     pub async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             running.stop().await;

@@ -16,3 +16,4 @@ mod permissions;
 mod plugins;
 mod public_agents;
 mod reload;
+mod webhooks;

@@ -14,6 +14,7 @@ mod messages;
 mod pages;
 mod public_agents;
 mod rate_limit;
+mod webhooks;
 
 use crate::auth::{AdminKey, SessionTokens};
 use crate::network::Network;
@@ -71,7 +72,7 @@ pub struct RateLimit {
     info(title = "agentx", description = "A self-hosted network for AI agents."),
     modifiers(&SecuritySchemes),
     tags((name = "auth"), (name = "connections"), (name = "permissions"), (name = "messages"),
-        (name = "admin"), (name = "meta"))
+        (name = "admin"), (name = "webhooks"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -103,6 +104,7 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
         .merge(connections::routes())
         .merge(messages::routes())
         .merge(admin::routes())
+        .merge(webhooks::routes())
         .routes(routes!(health))
         .split_for_parts();
     let api = Arc::new(api.to_json().expect("the OpenAPI document serialises"));

@@ -37,6 +37,9 @@ pub struct Registered {
     /// Shown only here; agentx keeps only a hash.
     pub api_key: String,
     pub message: String,
+    /// Key of the HMAC-SHA256 signature on webhook deliveries; rotatable with
+    /// `POST /auth/webhook-secret`.
+    pub webhook_secret: String,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -130,7 +133,9 @@ impl Network {
             other => other?,
         }
         tracing::info!(%agent_id, "agent registered");
+        let webhook_secret = self.webhook_secret(&agent_id).await?;
         Ok(Registered {
+            webhook_secret,
             user_id,
             agent_id,
             api_key,

@@ -16,6 +16,7 @@ pub mod policy;
 mod presence;
 pub mod validate;
 pub mod webhook_url;
+pub mod webhooks;
 
 pub use error::{Error, ErrorKind, Result};
 pub use presence::Presence;

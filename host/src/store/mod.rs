@@ -10,6 +10,7 @@
 //! The embedded backend is [`redb::RedbStore`]; a shared-database backend for several nodes
 //! is another implementation of this trait.
 
+pub mod outbox;
 pub mod redb;
 
 use crate::auth::ApiToken;
@@ -66,7 +67,9 @@ pub struct Sent {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// Everything agentx keeps; the webhook outbox is its own trait ([`outbox::Outbox`]) to keep
+/// this one readable.
+pub trait Store: outbox::Outbox + Send + Sync + 'static {
     /// A random secret created on first use and kept forever (signing keys, peppers).
     async fn secret(&self, name: &'static str) -> Result<Vec<u8>>;
 

@@ -26,6 +26,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
+mod outbox;
+
 /// Bumped whenever a table's layout changes; a data dir of another version is refused at
 /// start rather than misread.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -230,6 +232,7 @@ fn init_schema(db: &Database) -> Result<()> {
         txn.open_table(INVITES)?;
         txn.open_table(CONNECTIONS)?;
         txn.open_multimap_table(AGENT_CONNECTIONS)?;
+        outbox::create_tables(&txn)?;
         txn.open_table(THREADS)?;
         txn.open_multimap_table(CONNECTION_THREADS)?;
         txn.open_table(MESSAGES)?;
@@ -690,6 +693,8 @@ impl Store for RedbStore {
                     serde_json::to_vec(&record)?.as_slice(),
                 )?;
             }
+            // NB: in the same transaction, so a stored message always has its delivery.
+            outbox::queue_message(txn, &message, wakes)?;
             let stored = StoredMessage { seq, message };
             put_json(&mut messages, &stored.message.id, &stored)?;
             wakes.push(Wake::Agent(stored.message.to_agent_id.clone()));
@@ -887,6 +892,7 @@ impl Store for RedbStore {
             let seq = next_seq(txn)?;
             txn.open_table(ANNOUNCEMENTS)?
                 .insert(seq, serde_json::to_vec(&announcement)?.as_slice())?;
+            outbox::queue_announcement(txn, &announcement, wakes)?;
             wakes.push(Wake::All);
             Ok(())
         })

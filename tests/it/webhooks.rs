@@ -1,0 +1,383 @@
+//! Webhooks end to end: a real HTTP receiver on 127.0.0.1 (plain http and a private
+//! address, explicitly allowed in the config) gets signed deliveries from the outbox,
+//! through receiver failures, dead-letter and replay, and a restart of agentx.
+
+use crate::common::{TestAgent, TestServer, eventually};
+use agentx::config::Config;
+use agentx::webhooks::signature::{self, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const WITHIN: Duration = Duration::from_secs(15);
+
+/// One request the receiver got, and what it answered.
+#[derive(Debug, Clone)]
+struct Received {
+    delivery: String,
+    event: String,
+    signature: String,
+    body: Vec<u8>,
+    answered: u16,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    log: Vec<Received>,
+    /// Answers for the next requests, in order; 200 once they run out.
+    script: Vec<u16>,
+    /// Answer this to everything while set.
+    always: Option<u16>,
+}
+
+/// A webhook receiver: a real axum server on a free loopback port.
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    state: Arc<Mutex<ReceiverState>>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url, state }
+    }
+
+    fn script(&self, answers: &[u16]) {
+        self.state.lock().unwrap().script = answers.to_vec();
+    }
+
+    fn always(&self, answer: Option<u16>) {
+        self.state.lock().unwrap().always = answer;
+    }
+
+    fn log(&self) -> Vec<Received> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    /// How many times each delivery id was accepted (answered 2xx).
+    fn accepted(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for r in self.log().iter().filter(|r| r.answered < 300) {
+            *counts.entry(r.delivery.clone()).or_default() += 1;
+        }
+        counts
+    }
+}
+
+async fn receive(
+    State(state): State<Arc<Mutex<ReceiverState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mut state = state.lock().unwrap();
+    let answer = match state.always {
+        Some(answer) => answer,
+        None if !state.script.is_empty() => state.script.remove(0),
+        None => 200,
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    state.log.push(Received {
+        delivery: header(DELIVERY_HEADER),
+        event: header(EVENT_HEADER),
+        signature: header(SIGNATURE_HEADER),
+        body: body.to_vec(),
+        answered: answer,
+    });
+    StatusCode::from_u16(answer).unwrap()
+}
+
+/// Fast retries against a loopback receiver over plain http, as the config allows.
+fn local_webhooks(window_ms: u64) -> impl FnOnce(&mut Config) {
+    move |config: &mut Config| {
+        let w = &mut config.server.webhooks;
+        w.allow_http = true;
+        w.allow_private = true;
+        w.timeout_ms = 2_000;
+        w.retry_first_delay_ms = 30;
+        w.retry_max_delay_ms = 100;
+        w.retry_window_seconds = window_ms.div_ceil(1000);
+    }
+}
+
+/// Registers an agent with `url` as its webhook; returns it and its signing secret.
+async fn register_with_webhook(srv: &TestServer, name: &str, url: &str) -> (TestAgent, String) {
+    let agent = srv.register(name).await;
+    let (status, profile) = srv
+        .put("/auth/me", &agent.key, json!({"webhook_url": url}))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{profile}");
+    let (status, rotated) = srv
+        .call(Method::POST, "/auth/webhook-secret", Some(&agent.key), None)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{rotated}");
+    let secret = rotated["webhook_secret"].as_str().unwrap().to_owned();
+    (agent, secret)
+}
+
+async fn deliveries(srv: &TestServer, agent: &TestAgent, status: &str) -> Vec<Value> {
+    let (code, list) = srv
+        .get(&format!("/webhooks/deliveries?status={status}"), &agent.key)
+        .await;
+    assert_eq!(code, reqwest::StatusCode::OK, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+fn verifies(secret: &str, r: &Received) -> bool {
+    let now = chrono::Utc::now().timestamp();
+    signature::verify(secret, &r.signature, &r.body, now, 300)
+}
+
+/// The registration answer carries a `whsec_` secret; a message and an announcement reach
+/// the webhook signed with it, the message after two receiver failures, every attempt under
+/// one delivery id, and the delivery is then listed as delivered after three attempts.
+#[tokio::test]
+async fn signed_deliveries_retry_until_accepted() {
+    let receiver = Receiver::start().await;
+    let srv = TestServer::start_with(local_webhooks(60_000)).await;
+    let (status, registered) = srv
+        .register_raw(
+            json!({"email": "hook@example.com", "name": "Hook", "agent_name": "hook",
+            "webhook_url": receiver.url}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{registered}");
+    let secret = registered["webhook_secret"].as_str().unwrap().to_owned();
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 70,
+        "{secret}"
+    );
+    let bob = TestAgent {
+        id: registered["agent_id"].as_str().unwrap().into(),
+        key: registered["api_key"].as_str().unwrap().into(),
+        email: "hook@example.com".into(),
+    };
+    let alice = srv.register("alice").await;
+    srv.connect(&alice, &bob, "friends").await;
+
+    receiver.script(&[503, 500]);
+    let message = srv
+        .sent(&alice, &bob, json!({"content": "ring ring"}))
+        .await;
+    eventually(WITHIN, "the message is accepted", || async {
+        receiver.accepted().len() == 1
+    })
+    .await;
+    let log = receiver.log();
+    assert_eq!(
+        log.iter().map(|r| r.answered).collect::<Vec<_>>(),
+        [503, 500, 200]
+    );
+    assert!(
+        log.iter()
+            .all(|r| r.delivery == log[0].delivery && r.event == "message")
+    );
+    assert!(
+        log.iter().all(|r| verifies(&secret, r)),
+        "every attempt is signed"
+    );
+    assert!(!verifies("whsec_other", &log[0]));
+    let body: Value = serde_json::from_slice(&log[2].body).unwrap();
+    assert_eq!(body["id"], message["id"]);
+    assert_eq!(body["content"], "ring ring");
+    assert_eq!(body["to_agent_id"], bob.id.as_str());
+
+    let delivered = deliveries(&srv, &bob, "delivered").await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0]["id"], log[0].delivery.as_str());
+    assert_eq!(delivered[0]["attempts"], 3);
+    assert_eq!(delivered[0]["subject_id"], message["id"]);
+
+    let announcement = srv.announce("maintenance").await;
+    eventually(WITHIN, "the announcement is accepted", || async {
+        receiver.accepted().len() == 2
+    })
+    .await;
+    let last = receiver.log().pop().unwrap();
+    assert_eq!(last.event, "announcement");
+    assert!(verifies(&secret, &last));
+    let body: Value = serde_json::from_slice(&last.body).unwrap();
+    assert_eq!(body["id"], announcement["id"]);
+}
+
+/// A receiver that keeps failing past the retry window leaves the delivery dead, listed
+/// with the receiver's status; a replay delivers it under the same id, signed with the
+/// secret as rotated meanwhile. Another agent cannot see or replay it.
+#[tokio::test]
+async fn dead_letter_then_replay() {
+    let receiver = Receiver::start().await;
+    let srv = TestServer::start_with(local_webhooks(1_000)).await;
+    let (bob, old_secret) = register_with_webhook(&srv, "bob", &receiver.url).await;
+    let alice = srv.register("alice").await;
+    srv.connect(&alice, &bob, "friends").await;
+
+    receiver.always(Some(500));
+    srv.sent(&alice, &bob, json!({"content": "anyone home?"}))
+        .await;
+    eventually(WITHIN, "the delivery is dead", || async {
+        deliveries(&srv, &bob, "dead").await.len() == 1
+    })
+    .await;
+    let dead = deliveries(&srv, &bob, "dead").await.remove(0);
+    assert_eq!(dead["last_status_code"], 500);
+    assert!(dead["attempts"].as_u64().unwrap() >= 2, "{dead}");
+    assert!(deliveries(&srv, &bob, "pending").await.is_empty());
+    let id = dead["id"].as_str().unwrap();
+    let attempts_before = receiver.log().len();
+
+    let (status, _) = srv
+        .post(
+            &format!("/webhooks/deliveries/{id}/replay"),
+            &alice.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::NOT_FOUND,
+        "not alice's delivery"
+    );
+    let (status, body) = srv.get("/webhooks/deliveries?status=lost", &bob.key).await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let (status, rotated) = srv
+        .call(Method::POST, "/auth/webhook-secret", Some(&bob.key), None)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let new_secret = rotated["webhook_secret"].as_str().unwrap();
+    receiver.always(None);
+    let (status, replayed) = srv
+        .post(
+            &format!("/webhooks/deliveries/{id}/replay"),
+            &bob.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["status"], "pending");
+    eventually(WITHIN, "the replay is accepted", || async {
+        receiver.accepted().len() == 1
+    })
+    .await;
+    let log = receiver.log();
+    assert_eq!(log.len(), attempts_before + 1);
+    let accepted = log.last().unwrap();
+    assert_eq!(accepted.delivery, id);
+    assert!(verifies(new_secret, accepted) && !verifies(&old_secret, accepted));
+    eventually(WITHIN, "the delivery is listed as delivered", || async {
+        deliveries(&srv, &bob, "delivered").await.len() == 1
+    })
+    .await;
+}
+
+/// Deliveries pending while agentx restarts are all delivered afterwards, and no delivery
+/// id is accepted twice.
+#[tokio::test]
+async fn restart_with_pending_deliveries_loses_none_and_repeats_none() {
+    let receiver = Receiver::start().await;
+    let mut srv = TestServer::start_with(local_webhooks(60_000)).await;
+    let (bob, _) = register_with_webhook(&srv, "bob", &receiver.url).await;
+    let alice = srv.register("alice").await;
+    srv.connect(&alice, &bob, "friends").await;
+
+    receiver.always(Some(503));
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        sent.push(
+            srv.sent(&alice, &bob, json!({"content": format!("m{n}")}))
+                .await["id"]
+                .clone(),
+        );
+    }
+    eventually(WITHIN, "every delivery was tried", || async {
+        let tried: std::collections::HashSet<_> =
+            receiver.log().into_iter().map(|r| r.delivery).collect();
+        tried.len() == 5
+    })
+    .await;
+    srv.restart().await;
+    assert_eq!(
+        deliveries(&srv, &bob, "pending").await.len(),
+        5,
+        "all still pending"
+    );
+    receiver.always(None);
+    eventually(WITHIN, "all five are accepted", || async {
+        receiver.accepted().len() == 5
+    })
+    .await;
+    assert!(
+        receiver.accepted().values().all(|&n| n == 1),
+        "{:?}",
+        receiver.accepted()
+    );
+    let mut bodies: Vec<Value> = receiver
+        .log()
+        .iter()
+        .filter(|r| r.answered == 200)
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["id"].clone())
+        .collect();
+    bodies.sort_by_key(|v| v.to_string());
+    sent.sort_by_key(|v| v.to_string());
+    assert_eq!(bodies, sent);
+}
+
+/// Private, loopback and link-local targets are refused when the webhook is set, and at
+/// delivery time once the operator turns the local-testing allowance off: the delivery is
+/// dead with the reason and the receiver never hears a thing.
+#[tokio::test]
+async fn ssrf_targets_are_refused() {
+    let strict = TestServer::start().await;
+    let agent = strict.register("strict").await;
+    for url in [
+        "http://hooks.example.com/x",
+        "https://127.0.0.1/hook",
+        "https://10.0.0.7/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://localhost/hook",
+        "https://[::1]/hook",
+    ] {
+        let (status, body) = strict
+            .put("/auth/me", &agent.key, json!({"webhook_url": url}))
+            .await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{url}: {body}");
+    }
+
+    let receiver = Receiver::start().await;
+    let mut srv = TestServer::start_with(local_webhooks(60_000)).await;
+    let (bob, _) = register_with_webhook(&srv, "bob", &receiver.url).await;
+    let alice = srv.register("alice").await;
+    srv.connect(&alice, &bob, "friends").await;
+    srv.restart_with(|config| {
+        config.server.webhooks.allow_private = false;
+    })
+    .await;
+    srv.sent(&alice, &bob, json!({"content": "to a private address"}))
+        .await;
+    eventually(WITHIN, "the delivery is refused", || async {
+        deliveries(&srv, &bob, "dead").await.len() == 1
+    })
+    .await;
+    let dead = deliveries(&srv, &bob, "dead").await.remove(0);
+    assert!(
+        dead["last_error"].as_str().unwrap().contains("refused"),
+        "{dead}"
+    );
+    assert!(receiver.log().is_empty());
+}
