@@ -12,7 +12,7 @@
 
 mod bindings;
 mod cache;
-mod engine;
+pub mod engine;
 pub use manifest::PluginSource;
 mod host;
 pub mod log;
