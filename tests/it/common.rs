@@ -147,6 +147,13 @@ impl TestServer {
         (status, headers, value)
     }
 
+    /// The JSON answer to a credential-less request to any URL (either listener).
+    pub async fn json_at(&self, method: Method, url: String) -> Value {
+        let response = self.http.request(method, url).send().await;
+        let response = response.expect("request reaches the server");
+        response.json().await.expect("a JSON body")
+    }
+
     pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(key), None).await
     }

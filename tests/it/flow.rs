@@ -214,26 +214,14 @@ async fn login_needs_email_and_key() {
 async fn health_and_openapi() {
     let srv = TestServer::start().await;
     for base in [&srv.base, &srv.daemon] {
-        let body: serde_json::Value = srv
-            .http
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = srv
+            .json_at(reqwest::Method::GET, format!("{base}/health"))
+            .await;
         assert_eq!(body, json!({"status": "ok"}));
     }
-    let api: serde_json::Value = srv
-        .http
-        .get(format!("{}/openapi.json", srv.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = srv
+        .json_at(reqwest::Method::GET, format!("{}/openapi.json", srv.base))
+        .await;
     assert!(api["openapi"].as_str().unwrap().starts_with("3."));
     let paths = api["paths"].as_object().unwrap();
     for (path, method) in [

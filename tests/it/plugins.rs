@@ -4,7 +4,7 @@
 use crate::common::{TestAgent, TestServer};
 use agentx::config::{AgentConfig, Config};
 use agentx::plugins::Capability;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,15 +28,12 @@ fn fixture(name: &str) -> PathBuf {
 
 /// An invite from hosted agent `agent` (through the daemon), accepted by `by`.
 async fn connect_hosted(srv: &TestServer, agent: &str, by: &TestAgent) {
-    let invite: Value = srv
-        .http
-        .post(format!("{}/agents/{agent}/invite", srv.daemon))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let invite = srv
+        .json_at(
+            Method::POST,
+            format!("{}/agents/{agent}/invite", srv.daemon),
+        )
+        .await;
     assert!(
         invite["join_url"].as_str().unwrap().starts_with(&srv.base),
         "{invite}"
@@ -88,14 +85,11 @@ async fn ask(srv: &TestServer, from: &TestAgent, to: &str, content: &str) -> Val
 }
 
 async fn plugin_status(srv: &TestServer, agent: &str) -> Value {
-    srv.http
-        .get(format!("{}/agents/{agent}/plugins", srv.daemon))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    srv.json_at(
+        Method::GET,
+        format!("{}/agents/{agent}/plugins", srv.daemon),
+    )
+    .await
 }
 
 /// The echo plugin answers an `auto` message with a `response` in the same thread; an `ask`
