@@ -1,7 +1,7 @@
 //! Hosted agents whose behaviour is WebAssembly components: the first-party plugins through
 //! the network, the contract policy, and containment of hostile plugins.
 
-use crate::common::{TestAgent, TestServer};
+use crate::common::{TestAgent, TestServer, eventually};
 use agentx::config::{AgentConfig, Config};
 use agentx::plugins::Capability;
 use reqwest::{Method, StatusCode};
@@ -84,6 +84,18 @@ async fn ask(srv: &TestServer, from: &TestAgent, to: &str, content: &str) -> Val
     sent
 }
 
+/// How long a hosted agent may take to show the effect of a message.
+const POLL_WITHIN: Duration = Duration::from_secs(10);
+
+/// The first failure the host logged for a responder, lower-cased.
+fn first_host_error(status: &Value) -> Option<String> {
+    status["responder"]["log"]
+        .as_array()?
+        .iter()
+        .find(|e| e["source"] == "host" && e["level"] == "error")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_lowercase())
+}
+
 async fn plugin_status(srv: &TestServer, agent: &str) -> Value {
     srv.json_at(
         Method::GET,
@@ -128,25 +140,20 @@ async fn echo_answers_auto_and_leaves_ask() {
 
     // The ask message is handled (acknowledged) but gets no reply.
     let ask_thread = asked["thread_id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, t) = srv
-            .get(&format!("/messages/thread/{ask_thread}"), &alice.key)
-            .await;
-        if t["messages"][0]["status"] == "read" {
-            assert_eq!(
-                t["messages"].as_array().unwrap().len(),
-                1,
-                "ask is never auto-answered: {t}"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the hosted agent never took the ask message"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let thread_path = format!("/messages/thread/{ask_thread}");
+    let (srv, key) = (&srv, &alice.key);
+    eventually(
+        POLL_WITHIN,
+        "the hosted agent takes the ask message",
+        || async { srv.get(&thread_path, key).await.1["messages"][0]["status"] == "read" },
+    )
+    .await;
+    let (_, t) = srv.get(&thread_path, key).await;
+    assert_eq!(
+        t["messages"].as_array().unwrap().len(),
+        1,
+        "ask is never auto-answered: {t}"
+    );
 }
 
 /// The faq plugin answers from the agent's workspace and remembers facts per chat in memory.
@@ -248,23 +255,15 @@ async fn hostile_plugins_are_contained() {
         ("bad-utf8", "utf-8"),
         ("huge", "over its limit"),
     ];
+    let srv = &srv;
     for (name, needle) in expected {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let status = plugin_status(&srv, name).await;
-            let log = status["responder"]["log"].as_array().unwrap().clone();
-            let errors: Vec<String> = log
-                .iter()
-                .filter(|e| e["source"] == "host" && e["level"] == "error")
-                .map(|e| e["message"].as_str().unwrap().to_lowercase())
-                .collect();
-            if let Some(error) = errors.first() {
-                assert!(error.contains(needle), "{name}: {error}");
-                break;
-            }
-            assert!(Instant::now() < deadline, "{name} never failed: {status}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let what = format!("{name} fails a call");
+        eventually(POLL_WITHIN, &what, || async {
+            first_host_error(&plugin_status(srv, name).await).is_some()
+        })
+        .await;
+        let error = first_host_error(&plugin_status(srv, name).await).unwrap();
+        assert!(error.contains(needle), "{name}: {error}");
     }
     let (status, health) = srv.get("/auth/me", &alice.key).await;
     assert_eq!(status, StatusCode::OK, "the host is healthy: {health}");
@@ -282,11 +281,13 @@ async fn repeated_failures_mark_a_plugin_degraded() {
     for i in 0..6 {
         ask(&srv, &alice, "trap", &format!("m{i}")).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while plugin_status(&srv, "trap").await["responder"]["degraded"] != true {
-        assert!(Instant::now() < deadline, "never degraded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let srv = &srv;
+    eventually(
+        POLL_WITHIN,
+        "the trap plugin is marked degraded",
+        || async { plugin_status(srv, "trap").await["responder"]["degraded"] == true },
+    )
+    .await;
 }
 
 /// A capability the manifest asks for but agentx.json does not grant is answered `denied`:
@@ -301,18 +302,16 @@ async fn ungranted_capability_is_denied() {
     let alice = srv.register("alice").await;
     connect_hosted(&srv, "forbidden", &alice).await;
     ask(&srv, &alice, "forbidden", "try it").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = plugin_status(&srv, "forbidden").await["responder"]["log"].clone();
-        let text = log.to_string();
-        if text.contains("memory.set was refused") {
-            assert!(text.contains("capability memory is not granted"), "{text}");
-            assert!(!text.contains("forbidden write succeeded"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let srv = &srv;
+    let log_text =
+        || async { plugin_status(srv, "forbidden").await["responder"]["log"].to_string() };
+    eventually(POLL_WITHIN, "the plugin's write is refused", || async {
+        log_text().await.contains("memory.set was refused")
+    })
+    .await;
+    let text = log_text().await;
+    assert!(text.contains("capability memory is not granted"), "{text}");
+    assert!(!text.contains("forbidden write succeeded"));
 }
 
 /// A component importing a capability its manifest does not ask for is refused at load,
