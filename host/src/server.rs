@@ -206,8 +206,8 @@ pub async fn start(
 }
 
 /// Starts split mode's public listener (`agentx serve --role public`): public-agent calls
-/// on `--bind:--port`, each forwarded to the daemon at `daemon_url`, which runs the agents
-/// and holds the tokens. Nothing else is opened: no store, no plugins.
+/// and task streams on `--bind:--port`, each forwarded to the daemon at `daemon_url`, which
+/// runs the agents and holds the tokens. Nothing else is opened: no store, no plugins.
 pub async fn start_public(config: &Config, daemon_url: url::Url) -> Result<Running, StartError> {
     let server = &config.server;
     let public = bind(SocketAddr::new(server.bind, server.port)).await?;
@@ -216,16 +216,21 @@ pub async fn start_public(config: &Config, daemon_url: url::Url) -> Result<Runni
         .ok()
         .and_then(|addrs| addrs.first().copied())
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let endpoint = Arc::new(RemoteDaemon::new(daemon_url));
     let shutdown = CancellationToken::new();
+    let state = http::SplitState {
+        daemon: Arc::new(RemoteDaemon::new(daemon_url)),
+        body_limit: server.body_limit_bytes,
+        shutdown: shutdown.clone(),
+    };
     let mut running = Running {
         public_addr: public.local_addr().expect("bound socket has an address"),
         daemon_addr,
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
     };
-    let router = http::split_public_router(endpoint, server.body_limit_bytes);
-    running.tasks.spawn(serve(public, router, shutdown));
+    running
+        .tasks
+        .spawn(serve(public, http::split_public_router(state), shutdown));
     tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx public listener is serving");
     Ok(running)
 }

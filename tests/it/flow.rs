@@ -209,7 +209,8 @@ async fn login_needs_email_and_key() {
     assert_eq!(a, b, "the same answer for both");
 }
 
-/// Both listeners answer `/health`; `/openapi.json` documents every network route.
+/// Both listeners answer `/health`; `/openapi.json` documents every JSON route of the public
+/// listener.
 #[tokio::test]
 async fn health_and_openapi() {
     let srv = TestServer::start().await;
@@ -244,6 +245,11 @@ async fn health_and_openapi() {
         ("/messages/thread/{id}", "get"),
         ("/admin/announcements", "post"),
         ("/admin/announcements", "get"),
+        ("/auth/webhook-secret", "post"),
+        ("/webhooks/deliveries", "get"),
+        ("/webhooks/deliveries/{id}/replay", "post"),
+        ("/api/public/agents/{id}/messages", "post"),
+        ("/api/task/stream", "get"),
         ("/health", "get"),
     ] {
         assert!(

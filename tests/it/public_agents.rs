@@ -584,12 +584,14 @@ async fn daemon_task_streams_its_events() {
     assert_eq!(events[0].1["channel"], "daemon");
 }
 
-/// Split mode: a public listener apart from the daemon forwards each call to it (the
-/// daemon makes the checks); once the daemon is gone, calls get 502 within a second.
+/// Split mode: a public listener apart from the daemon forwards each call and the task
+/// stream to it (the daemon makes the checks); once the daemon is gone, the stream ends and
+/// calls get 502 within a second.
 #[tokio::test]
 async fn split_mode_forwards_and_fails_fast_without_daemon() {
     let mut srv = TestServer::start_with(agents).await;
     let (_, app) = token(&srv, &["agent:echo"], None).await;
+    let (_, viewer) = token(&srv, &["dashboard:read"], None).await;
     let mut config = Config::default();
     config.server.port = 0;
     let front = agentx::server::start_public(&config, srv.daemon.parse().unwrap())
@@ -609,9 +611,27 @@ async fn split_mode_forwards_and_fails_fast_without_daemon() {
             .await
         }
     };
+    let stream_url = |token: &str| format!("{base}/api/task/stream?agent=echo&token={token}");
+    let refused = http.get(stream_url(&app)).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.json::<Value>().await.unwrap()["error"].is_string());
+    let stream = http.get(stream_url(&viewer)).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+
     let (status, reply) = call("echo", Some(app.clone())).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply["content"], "echo: split");
+    let events = read_events(stream, |events| events.iter().any(|(e, _)| e == "done")).await;
+    let kinds: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(kinds, ["start", "text", "done"], "{events:?}");
+    assert_eq!(events[1].1["content"], "echo: split");
+    assert_eq!(events[1].1["channel"], "public-api");
     assert_refused(&call("echo", None).await, StatusCode::UNAUTHORIZED);
     assert_refused(
         &call("ghost", Some(app.clone())).await,
@@ -622,10 +642,25 @@ async fn split_mode_forwards_and_fails_fast_without_daemon() {
         StatusCode::FORBIDDEN,
     );
 
+    let open_stream = http.get(stream_url(&viewer)).send().await.unwrap();
+    assert_eq!(open_stream.status(), StatusCode::OK);
     srv.stop().await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), read_events(open_stream, |_| false));
+    assert!(
+        ended.await.is_ok(),
+        "the forwarded stream ends with the daemon"
+    );
     let started = Instant::now();
     let reply = call("echo", Some(app)).await;
     assert_refused(&reply, StatusCode::BAD_GATEWAY);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let stream = http.get(stream_url(&viewer)).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::BAD_GATEWAY);
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "{:?}",

@@ -5,7 +5,7 @@
 use super::AppState;
 use super::error::{ApiError, ErrorReply};
 use super::extract::{ADMIN_KEY_HEADER, JsonBody};
-use super::public_agents::{message_agent, task_events};
+use super::public_agents::{self, task_events};
 use crate::auth::AdminCheck;
 use crate::auth::tokens::{ApiToken, CreatedToken, NewToken};
 use crate::hosted::{HostedAgent, ReloadReport};
@@ -31,9 +31,9 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens/{id}", delete(revoke_token))
         .route("/task", post(run_task))
         .route("/reload", post(reload))
-        // Split mode's public listener forwards public-agent calls here; the checks are made
-        // here, where the tokens and agents are.
-        .route("/public/agents/{id}/messages", post(message_agent))
+        // Split mode's public listener forwards public-agent calls and task streams here;
+        // the checks are made here, where the tokens and agents are.
+        .merge(public_agents::daemon_routes())
 }
 
 fn hosted(state: &AppState, id: &str) -> Result<Arc<HostedAgent>, ErrorReply> {

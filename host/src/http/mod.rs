@@ -1,6 +1,6 @@
 //! HTTP: one router per listener, thin handlers over the domain.
 //!
-//! The public listener serves the network API (and, later, public agents); the daemon
+//! The public listener serves the network API, public agents and pages; the daemon
 //! listener is loopback-only operator control. Each handler extracts, makes one domain
 //! call and maps the result; errors become responses only in [`error`].
 
@@ -15,6 +15,8 @@ mod pages;
 mod public_agents;
 mod rate_limit;
 mod webhooks;
+
+pub use public_agents::SplitState;
 
 use crate::auth::{AdminKey, SessionTokens};
 use crate::network::Network;
@@ -72,7 +74,7 @@ pub struct RateLimit {
     info(title = "agentx", description = "A self-hosted network for AI agents."),
     modifiers(&SecuritySchemes),
     tags((name = "auth"), (name = "connections"), (name = "permissions"), (name = "messages"),
-        (name = "admin"), (name = "webhooks"), (name = "meta"))
+        (name = "admin"), (name = "webhooks"), (name = "public agents"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -91,28 +93,53 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            "agx_live",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("agx_live_<hex>")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "admin_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Admin-Key"))),
         );
     }
 }
 
-/// The public listener's router: the network API, `/health` and `/openapi.json`.
-pub fn public_router(state: AppState, rate: RateLimit) -> Router {
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The public listener's JSON routes, each with its OpenAPI operation.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::routes())
         .merge(connections::routes())
         .merge(messages::routes())
         .merge(admin::routes())
         .merge(webhooks::routes())
+        .merge(public_agents::routes())
         .routes(routes!(health))
-        .split_for_parts();
-    let api = Arc::new(api.to_json().expect("the OpenAPI document serialises"));
+}
+
+/// The OpenAPI document of the public listener, built once from the routes themselves (so
+/// `/openapi.json` and the `/docs` page can never disagree with what is served).
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| api_routes().split_for_parts().1)
+}
+
+/// The public listener's router: the network API, public agents, pages, `/health` and
+/// `/openapi.json`.
+pub fn public_router(state: AppState, rate: RateLimit) -> Router {
+    let (router, _) = api_routes().split_for_parts();
+    let api = Arc::new(
+        openapi()
+            .to_json()
+            .expect("the OpenAPI document serialises"),
+    );
     let limiter = rate_limit::limiter(rate.per_second, rate.burst);
     spawn_limiter_pruning(limiter.clone(), state.shutdown.clone());
     router
         .merge(pages::routes())
-        .merge(public_agents::routes())
         .route(
             "/openapi.json",
             get(move || async move {
@@ -135,26 +162,17 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
         .with_state(state)
 }
 
-/// Split mode's public listener (`agentx serve --role public`): the public-agent endpoint,
+/// Split mode's public listener (`agentx serve --role public`): the public-agent routes,
 /// answered by the daemon of another process, and `/health`.
-pub fn split_public_router(
-    endpoint: Arc<dyn crate::tasks::public::PublicEndpoint>,
-    body_limit: usize,
-) -> Router {
-    Router::new()
-        .route(
-            public_agents::MESSAGES_ROUTE,
-            axum::routing::post(public_agents::message_agent),
-        )
+pub fn split_public_router(state: public_agents::SplitState) -> Router {
+    let body_limit = state.body_limit;
+    public_agents::split_routes()
         .route("/health", get(health))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
-        .with_state(public_agents::PublicRoute {
-            endpoint,
-            body_limit,
-        })
+        .with_state(state)
 }
 
 /// The daemon listener's router (loopback only).

@@ -1,6 +1,10 @@
 //! Public agents on the public listener: `POST /api/public/agents/{id}/messages` (an app
 //! calling a hosted agent with an `agx_live_` token) and `GET /api/task/stream` (task events
 //! for dashboards). Errors are `{"error": "..."}`.
+//!
+//! In split mode the public listener runs apart from the daemon and forwards both: the call
+//! through [`PublicEndpoint`], the stream as bytes from the daemon's own stream
+//! ([`forward_task_stream`]), so the checks are made once, where the tokens are.
 
 use super::AppState;
 use super::error::{ApiError, ErrorReply};
@@ -8,28 +12,64 @@ use super::extract::{Params, bearer_header};
 use crate::auth::tokens::require_dashboard_read;
 use crate::tasks::TaskResult;
 use crate::tasks::events::TaskEvent;
-use crate::tasks::public::PublicEndpoint;
+use crate::tasks::public::{
+    DAEMON_MESSAGES_ROUTE, DAEMON_STREAM_ROUTE, PublicEndpoint, PublicMessage, RemoteDaemon,
+};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub const MESSAGES_ROUTE: &str = "/api/public/agents/{id}/messages";
+const MESSAGES_ROUTE: &str = "/api/public/agents/{id}/messages";
+const STREAM_ROUTE: &str = "/api/task/stream";
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(message_agent))
+        .routes(routes!(task_stream))
+}
+
+/// The same routes as the daemon listener serves them to split mode's public listener.
+pub fn daemon_routes() -> Router<AppState> {
+    Router::new()
+        .route(DAEMON_MESSAGES_ROUTE, post(message_agent))
+        .route(DAEMON_STREAM_ROUTE, get(task_stream))
+}
+
+/// State of split mode's public listener.
+#[derive(Clone)]
+pub struct SplitState {
+    pub daemon: Arc<RemoteDaemon>,
+    pub body_limit: usize,
+    pub shutdown: CancellationToken,
+}
+
+impl FromRef<SplitState> for PublicRoute {
+    fn from_ref(state: &SplitState) -> Self {
+        PublicRoute {
+            endpoint: state.daemon.clone(),
+            body_limit: state.body_limit,
+        }
+    }
+}
+
+/// Split mode's public listener: both routes, answered by the daemon.
+pub fn split_routes() -> Router<SplitState> {
     Router::new()
         .route(MESSAGES_ROUTE, post(message_agent))
-        .route("/api/task/stream", get(task_stream))
+        .route(STREAM_ROUTE, get(forward_task_stream))
 }
 
 /// What the public-agent call needs: part of [`AppState`], or all the state of split mode's
@@ -49,7 +89,21 @@ impl FromRef<AppState> for PublicRoute {
     }
 }
 
-/// Calls a public agent; blocks until it has answered (within its plugin's deadline).
+/// Call a public agent with an `agx_live_` token (scope `agent:<id>` or `agent:*`); blocks
+/// until it has answered, within its plugin's deadline. Errors are `{"error": "..."}`.
+#[utoipa::path(post, path = "/api/public/agents/{id}/messages", tag = "public agents",
+    security(("agx_live" = [])),
+    params(("id" = String, Path, description = "the hosted agent's id (its key in agentx.json)")),
+    request_body = PublicMessage,
+    responses(
+        (status = 200, body = TaskResult, description = "the task result, as the daemon's POST /task"),
+        (status = 400, description = "invalid JSON, or `message` missing or not a string"),
+        (status = 401, description = "no token, or an unknown, revoked or expired one"),
+        (status = 403, description = "the token lacks the agent's scope, or the agent is not public"),
+        (status = 404, description = "no such agent in agentx.json"),
+        (status = 413, description = "body over the limit"),
+        (status = 502, description = "the plugin failed, or (split mode) the daemon is unreachable"),
+        (status = 503, description = "the agent's plugin is degraded, or it has no responder")))]
 pub(super) async fn message_agent(
     State(route): State<PublicRoute>,
     Path(id): Path<String>,
@@ -69,7 +123,7 @@ fn too_large_or_bad(limit: usize, rejection: BytesRejection) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct StreamQuery {
     /// Only this agent's tasks.
     agent: Option<String>,
@@ -77,7 +131,16 @@ struct StreamQuery {
     token: Option<String>,
 }
 
-/// Every task's events on every channel, for tokens with `dashboard:read`.
+/// Every task's events on every channel (`start`, `text`, `done`, `error`), as Server-Sent
+/// Events whose `event:` is the type and `data:` the event's JSON; for tokens with
+/// `dashboard:read` (or `dashboard:write`), in the Authorization header or `?token=`.
+#[utoipa::path(get, path = "/api/task/stream", tag = "public agents",
+    security(("agx_live" = [])), params(StreamQuery),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = TaskEvent,
+            description = "one event per task event, until the client leaves"),
+        (status = 401, description = "no token, or an unknown, revoked or expired one"),
+        (status = 403, description = "the token lacks dashboard:read")))]
 async fn task_stream(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -91,6 +154,30 @@ async fn task_stream(
     let agent = query.agent;
     let keep = move |e: &TaskEvent| agent.as_ref().is_none_or(|a| *a == e.task.agent);
     Ok(task_events(events, keep, false, state.shutdown.clone()).into_response())
+}
+
+/// Split mode: the daemon's task stream, passed through byte for byte (its refusals too),
+/// ended when this listener shuts down.
+async fn forward_task_stream(
+    State(state): State<SplitState>,
+    headers: HeaderMap,
+    query: Result<Params<StreamQuery>, ApiError>,
+) -> Result<Response, ErrorReply> {
+    let Params(query) = query?;
+    let presented = bearer_header(&headers).or(query.token.as_deref());
+    let events = state
+        .daemon
+        .task_stream(presented, query.agent.as_deref())
+        .await?;
+    let body = events.take_until(state.shutdown.cancelled_owned());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
 
 /// Task events as Server-Sent Events (`event:` is the event's type, `data:` its JSON),

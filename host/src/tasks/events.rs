@@ -7,12 +7,13 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::broadcast;
+use utoipa::ToSchema;
 
 /// Events kept for slow subscribers; a burst of a few hundred tasks fits.
 pub const EVENT_BUFFER: usize = 1024;
 
 /// Which task an event belongs to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskMeta {
     pub task_id: String,
     pub agent: String,
@@ -22,7 +23,7 @@ pub struct TaskMeta {
     pub sender: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     Start,
@@ -48,7 +49,7 @@ impl EventKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskEvent {
     #[serde(rename = "type")]
     pub kind: EventKind,

@@ -58,7 +58,7 @@ pub struct TaskContext {
 }
 
 /// A finished task, as `POST /task` and the public endpoint return it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskResult {
     /// The reply; empty when the agent chose not to answer.
     pub content: String,

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// The public-agent call, wherever the agents run.
 #[async_trait]
@@ -23,11 +24,23 @@ pub trait PublicEndpoint: Send + Sync + 'static {
     async fn message(&self, token: Option<&str>, agent: &str, body: &[u8]) -> Result<TaskResult>;
 }
 
-#[derive(Deserialize)]
-struct PublicMessage {
+/// The body of a public-agent call.
+#[derive(Deserialize, ToSchema)]
+pub struct PublicMessage {
+    /// What the app says to the agent.
     message: String,
     #[serde(default)]
-    context: Option<TaskContext>,
+    context: Option<PublicContext>,
+}
+
+/// Who is calling, and in which chat; the channel is always `public-api`.
+#[derive(Default, Deserialize, ToSchema)]
+pub struct PublicContext {
+    /// Who is speaking, as the agent sees it [default: `api`].
+    sender: Option<String>,
+    /// The chat session: calls with the same id share history; a new one when absent.
+    #[serde(rename = "chatId", alias = "chat_id")]
+    chat_id: Option<String>,
 }
 
 pub struct PublicAgents {
@@ -75,9 +88,11 @@ impl PublicEndpoint for PublicAgents {
             )
             .on("message")
         })?;
+        let PublicContext { sender, chat_id } = request.context.unwrap_or_default();
         let context = TaskContext {
             channel: Some(PUBLIC_API.into()),
-            ..request.context.unwrap_or_default()
+            sender,
+            chat_id,
         };
         Ok(self
             .tasks
@@ -85,6 +100,10 @@ impl PublicEndpoint for PublicAgents {
             .await?)
     }
 }
+
+/// Where the daemon listener serves the public-agent routes to split mode's public listener.
+pub const DAEMON_MESSAGES_ROUTE: &str = "/public/agents/{id}/messages";
+pub const DAEMON_STREAM_ROUTE: &str = "/public/task/stream";
 
 /// Connecting to a daemon on the same host takes well under a millisecond; one that has not
 /// accepted within this is dead or wedged, and the caller should hear so within a second.
@@ -94,6 +113,7 @@ const DAEMON_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The daemon of another process, reached over its loopback HTTP listener.
 pub struct RemoteDaemon {
+    /// NB: no overall timeout on the client: the task stream is meant to stay open.
     http: reqwest::Client,
     base: url::Url,
 }
@@ -102,19 +122,41 @@ impl RemoteDaemon {
     pub fn new(base: url::Url) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(DAEMON_CONNECT_TIMEOUT)
-            .timeout(DAEMON_CALL_TIMEOUT)
             .build()
             .expect("a client with timeouts builds");
         Self { http, base }
     }
 
-    fn message_url(&self, agent: &str) -> url::Url {
+    /// `route` on the daemon, its `{id}` segment (if any) being `id`, percent-encoded.
+    fn url(&self, route: &str, id: Option<&str>) -> url::Url {
         let mut url = self.base.clone();
+        let segments = route.trim_start_matches('/').split('/');
         url.path_segments_mut()
             .expect("an http URL has path segments")
             .pop_if_empty()
-            .extend(["public", "agents", agent, "messages"]);
+            .extend(segments.map(|s| match (s, id) {
+                ("{id}", Some(id)) => id,
+                _ => s,
+            }));
         url
+    }
+
+    /// The daemon's task stream for `token` (all agents, or `agent`'s): on success, the
+    /// Server-Sent Events as they come; otherwise the daemon's refusal.
+    pub async fn task_stream(
+        &self,
+        token: Option<&str>,
+        agent: Option<&str>,
+    ) -> Result<impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + use<>> {
+        let mut request = self
+            .http
+            .get(self.url(DAEMON_STREAM_ROUTE, None))
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(agent) = agent {
+            request = request.query(&[("agent", agent)]);
+        }
+        let response = send(request, token).await?;
+        Ok(response.bytes_stream())
     }
 }
 
@@ -126,35 +168,45 @@ fn unreachable(e: impl std::fmt::Display) -> Error {
     )
 }
 
+/// Sends `request` with `token` as Bearer; a refusal by the daemon comes back as the same
+/// error (the daemon made the checks), a daemon that does not answer as a 502.
+async fn send(
+    mut request: reqwest::RequestBuilder,
+    token: Option<&str>,
+) -> Result<reqwest::Response> {
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(unreachable)?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let kind = match status.as_u16() {
+        400 | 413 => ErrorKind::Invalid,
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        503 => ErrorKind::Unavailable,
+        _ => ErrorKind::Upstream,
+    };
+    let answer: serde_json::Value = response.json().await.map_err(unreachable)?;
+    let detail = answer["error"]
+        .as_str()
+        .unwrap_or("The daemon refused the call");
+    Err(Error::new(kind, "daemon_refused", detail))
+}
+
 #[async_trait]
 impl PublicEndpoint for RemoteDaemon {
     async fn message(&self, token: Option<&str>, agent: &str, body: &[u8]) -> Result<TaskResult> {
-        let mut request = self
+        let request = self
             .http
-            .post(self.message_url(agent))
+            .post(self.url(DAEMON_MESSAGES_ROUTE, Some(agent)))
+            .timeout(DAEMON_CALL_TIMEOUT)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_vec());
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        let answer: serde_json::Value = response.json().await.map_err(unreachable)?;
-        if status.is_success() {
-            return serde_json::from_value(answer).map_err(unreachable);
-        }
-        // The daemon made the checks; pass its verdict on unchanged.
-        let kind = match status.as_u16() {
-            400 | 413 => ErrorKind::Invalid,
-            401 => ErrorKind::Unauthorized,
-            403 => ErrorKind::Forbidden,
-            404 => ErrorKind::NotFound,
-            503 => ErrorKind::Unavailable,
-            _ => ErrorKind::Upstream,
-        };
-        let detail = answer["error"]
-            .as_str()
-            .unwrap_or("The daemon refused the call");
-        Err(Error::new(kind, "daemon_refused", detail))
+        let response = send(request, token).await?;
+        response.json().await.map_err(unreachable)
     }
 }
