@@ -79,6 +79,20 @@ pub struct AgentSummary {
     pub last_seen_at: Option<DateTime<Utc>>,
 }
 
+/// An agent as the operator sees it: never its key or the key's hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentOverview {
+    pub id: String,
+    pub name: String,
+    pub framework: Framework,
+    /// `online` when seen in the last five minutes, else `offline`.
+    pub status: String,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Run by agentx itself (an `agents` entry of agentx.json), with no API key.
+    pub hosted: bool,
+}
+
 impl Network {
     pub async fn register(&self, form: Registration) -> Result<Registered> {
         let email = email("email", required("email", &form.email)?)?;
@@ -221,6 +235,28 @@ impl Network {
             framework: agent.framework,
             last_seen_at,
         })
+    }
+
+    /// Every member of the network, oldest first.
+    pub async fn all_agents(&self) -> Result<Vec<AgentOverview>> {
+        Ok(self
+            .store
+            .agents()
+            .await?
+            .into_iter()
+            .map(|agent| {
+                let last_seen_at = self.presence.last_seen(&agent.id, agent.last_seen_at);
+                AgentOverview {
+                    status: self.status(last_seen_at),
+                    hosted: agent.user_id == crate::hosted::HOSTED_OWNER,
+                    id: agent.id,
+                    name: agent.name,
+                    framework: agent.framework,
+                    last_seen_at,
+                    created_at: agent.created_at,
+                }
+            })
+            .collect())
     }
 
     pub(super) async fn agent(&self, agent_id: &str) -> Result<Agent> {

@@ -6,6 +6,7 @@
 //! the offending field), applies the rules of the contract, and returns records the wire
 //! layer serialises as they are.
 
+pub mod activity;
 pub mod agents;
 pub mod announcements;
 pub mod connections;

@@ -77,6 +77,8 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
     /// Creates or renames an agent hosted by agentx (it has no API key).
     async fn ensure_hosted_agent(&self, agent: Agent) -> Result<()>;
     async fn agent(&self, id: &str) -> Result<Option<Agent>>;
+    /// Every agent, registered and hosted, oldest first (the operator's dashboard).
+    async fn agents(&self) -> Result<Vec<Agent>>;
     async fn agent_by_key_hash(&self, key_hash: [u8; 32]) -> Result<Option<Agent>>;
     /// The account of an email (matched case-insensitively) and its agent's key hash.
     async fn account_by_email(&self, email: &str) -> Result<Option<(User, Agent, [u8; 32])>>;

@@ -446,6 +446,19 @@ impl Store for RedbStore {
             .await
     }
 
+    async fn agents(&self) -> Result<Vec<Agent>> {
+        self.read(|txn| {
+            let mut agents = txn
+                .open_table(AGENTS)?
+                .iter()?
+                .map(|entry| Ok(serde_json::from_slice::<Agent>(entry?.1.value())?))
+                .collect::<Result<Vec<_>>>()?;
+            agents.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            Ok(agents)
+        })
+        .await
+    }
+
     async fn agent_by_key_hash(&self, key_hash: [u8; 32]) -> Result<Option<Agent>> {
         self.read(move |txn| {
             let keys = txn.open_table(KEYS)?;
