@@ -87,10 +87,12 @@ impl From<Scope> for String {
 }
 
 /// A token as stored and listed: everything but the token itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiToken {
     pub id: String,
     pub name: String,
+    /// `agent:<id>`, `agent:*`, `dashboard:read`, `dashboard:write` or `mesh:peer`.
+    #[schema(value_type = Vec<String>)]
     pub scopes: Vec<Scope>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
