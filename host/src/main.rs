@@ -50,12 +50,9 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
-        #[command(flatten)]
-        admin: AdminArgs,
-        #[command(flatten)]
-        daemon: DaemonArgs,
     },
-    /// Re-read agentx.json and swap changed plugins on the running server.
+    /// Re-read agentx.json and swap changed plugins on the running server (prints the
+    /// report; exits 1 when an agent's plugin failed to load).
     Reload {
         #[command(flatten)]
         daemon: DaemonArgs,
@@ -75,21 +72,32 @@ enum TokenCommand {
         /// Days until the token expires [default: never].
         #[arg(long)]
         expires: Option<i64>,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// List tokens (never the tokens themselves).
-    List,
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Revoke a token at once.
     Revoke {
         /// The token's id (from `agentx token list`).
         id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
 }
 
+/// The daemon's admin routes. Flattened into each `token` subcommand rather than `token`
+/// itself, so the flags go where people type them: after `agentx token create ...`.
 #[derive(clap::Args)]
 struct AdminArgs {
     /// The server's admin key.
     #[arg(long = "admin-key", env = "AGENTX_ADMIN_KEY", hide_env_values = true)]
     admin_key: String,
+    #[command(flatten)]
+    daemon: DaemonArgs,
 }
 
 #[derive(clap::Args)]
@@ -138,7 +146,10 @@ enum Role {
 }
 
 fn main() -> anyhow::Result<()> {
+    // stderr, so that stdout carries only what scripts read: the JSON answers of the
+    // operator commands and `serve`'s listening line.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,tower_http=warn".into()),
@@ -148,11 +159,13 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Invite { agent, daemon } => runtime.block_on(daemon_call(
-            &daemon,
-            &format!("/agents/{agent}/invite"),
-            json!({}),
-        )),
+        Command::Invite { agent, daemon } => runtime
+            .block_on(daemon_call(
+                &daemon,
+                &format!("/agents/{agent}/invite"),
+                json!({}),
+            ))
+            .map(drop),
         Command::Accept {
             agent,
             code,
@@ -163,38 +176,57 @@ fn main() -> anyhow::Result<()> {
             if let Some(contract) = contract {
                 body["contract"] = json!(contract);
             }
-            runtime.block_on(daemon_call(
-                &daemon,
-                &format!("/agents/{agent}/accept"),
-                body,
-            ))
+            runtime
+                .block_on(daemon_call(
+                    &daemon,
+                    &format!("/agents/{agent}/accept"),
+                    body,
+                ))
+                .map(drop)
         }
-        Command::Reload { daemon } => runtime.block_on(daemon_call(&daemon, "/reload", json!({}))),
-        Command::Token {
-            command,
-            admin,
-            daemon,
-        } => {
-            let (method, path, body) = match command {
+        Command::Reload { daemon } => {
+            let report = runtime.block_on(daemon_call(&daemon, "/reload", json!({})))?;
+            let failed: Vec<&str> = report["failed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["agent"].as_str())
+                .collect();
+            if !failed.is_empty() {
+                anyhow::bail!(
+                    "these agents kept their previous plugins: {}",
+                    failed.join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Token { command } => {
+            let (method, path, body, admin) = match command {
                 TokenCommand::Create {
                     name,
                     scopes,
                     expires,
+                    admin,
                 } => (
                     Method::POST,
                     "/tokens".to_owned(),
                     Some(json!({"name": name, "scopes": scopes, "expires_days": expires})),
+                    admin,
                 ),
-                TokenCommand::List => (Method::GET, "/tokens".to_owned(), None),
-                TokenCommand::Revoke { id } => (Method::DELETE, format!("/tokens/{id}"), None),
+                TokenCommand::List { admin } => (Method::GET, "/tokens".to_owned(), None, admin),
+                TokenCommand::Revoke { id, admin } => {
+                    (Method::DELETE, format!("/tokens/{id}"), None, admin)
+                }
             };
-            runtime.block_on(daemon_request(
-                &daemon,
-                method,
-                &path,
-                body,
-                Some(&admin.admin_key),
-            ))
+            runtime
+                .block_on(daemon_request(
+                    &admin.daemon,
+                    method,
+                    &path,
+                    body,
+                    Some(&admin.admin_key),
+                ))
+                .map(drop)
         }
     }
 }
@@ -204,23 +236,27 @@ async fn daemon_call(
     daemon: &DaemonArgs,
     path: &str,
     body: serde_json::Value,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     daemon_request(daemon, Method::POST, path, Some(body), None).await
 }
 
-/// Calls the daemon and prints its JSON answer (nothing for an empty one); a refusal
-/// becomes the exit status.
+/// Calls the daemon, prints its JSON answer (nothing for an empty one) and returns it
+/// (`Null` when empty); a refusal becomes the exit status, with the daemon's reason.
 async fn daemon_request(
     daemon: &DaemonArgs,
     method: Method,
     path: &str,
     body: Option<serde_json::Value>,
     admin_key: Option<&str>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     let url = format!("{}{path}", daemon.url.trim_end_matches('/'));
-    let mut request = reqwest::Client::new()
-        .request(method, &url)
-        .timeout(std::time::Duration::from_secs(30));
+    let client = reqwest::Client::builder()
+        // The daemon is on loopback: connecting is instant unless nothing usable is there.
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")?;
+    let mut request = client.request(method, &url);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -238,19 +274,22 @@ async fn daemon_request(
         .text()
         .await
         .context("reading the daemon's answer")?;
-    if status.is_success() && text.is_empty() {
-        return Ok(());
-    }
-    let answer: serde_json::Value =
-        serde_json::from_str(&text).context("the daemon's answer is not JSON")?;
+    let answer = serde_json::from_str::<serde_json::Value>(&text);
     if !status.is_success() {
-        anyhow::bail!(
-            "{status}: {}",
-            answer["error"].as_str().unwrap_or(&answer.to_string())
-        );
+        let reason = match &answer {
+            Ok(answer) => answer["error"]
+                .as_str()
+                .map_or_else(|| answer.to_string(), str::to_owned),
+            Err(_) => text,
+        };
+        anyhow::bail!("the daemon at {} answered {status}: {reason}", daemon.url);
     }
+    if text.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    let answer = answer.with_context(|| format!("the daemon's answer is not JSON: {text}"))?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
-    Ok(())
+    Ok(answer)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

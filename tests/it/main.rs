@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod cli;
 mod common;
 mod concurrency;
 mod connections;

@@ -24,7 +24,7 @@ fn agent(responder: &str, access: Access) -> AgentConfig {
 }
 
 /// `support` (faq, public), `echo` (public) and `secret` (echo, private).
-fn agents(c: &mut Config) {
+pub fn agents(c: &mut Config) {
     let mut support = agent("plugins/faq", Access::Public);
     support.workspace = Some(repo("examples/workspaces/support"));
     support.grants = vec![Capability::Memory, Capability::Workspace];
@@ -667,4 +667,74 @@ async fn split_mode_forwards_and_fails_fast_without_daemon() {
         started.elapsed()
     );
     front.stop().await;
+}
+
+/// A fixture plugin's manifest, as a path agentx.json can name.
+fn fixture(name: &str) -> String {
+    repo(&format!("tests/fixtures/plugins/{name}.toml"))
+        .display()
+        .to_string()
+}
+
+/// A public agent whose responder keeps failing is marked degraded after 5 consecutive
+/// failures and from then on answers 503 without running; one with no responder at all
+/// answers 503 too. A reload giving both a working plugin brings them back.
+#[tokio::test]
+async fn degraded_or_missing_responder_is_503_until_reloaded() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let srv = TestServer::start_with(|c| {
+        config_file(
+            c,
+            dir.path(),
+            &json!({
+                "flaky": {"responder": fixture("trap"), "access": "public"},
+                "mute": {"access": "public"},
+            }),
+        );
+    })
+    .await;
+    let (_, app) = token(&srv, &["agent:*"], None).await;
+    let hi = json!({"message": "hi"});
+
+    assert_refused(
+        &public(&srv, "mute", Some(&app), hi.clone()).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    );
+    // Each trap fails its own call; none of them is the degraded 503 yet.
+    for _ in 0..agentx::plugins::runtime::DEGRADED_AFTER {
+        let failed = public(&srv, "flaky", Some(&app), hi.clone()).await;
+        assert!(failed.0.is_server_error(), "{failed:?}");
+        assert_ne!(failed.0, StatusCode::SERVICE_UNAVAILABLE, "{}", failed.1);
+        assert!(failed.1["error"].is_string(), "{}", failed.1);
+    }
+    for _ in 0..2 {
+        let degraded = public(&srv, "flaky", Some(&app), hi.clone()).await;
+        assert_refused(&degraded, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            degraded.1["error"].as_str().unwrap().contains("degraded"),
+            "{}",
+            degraded.1
+        );
+    }
+    let (_, status) = daemon(&srv, Method::GET, "/agents/flaky/plugins", None, None).await;
+    assert_eq!(status["responder"]["degraded"], true, "{status}");
+
+    let echo = repo("plugins/echo").display().to_string();
+    let agents = json!({
+        "flaky": {"responder": echo, "access": "public"},
+        "mute": {"responder": echo, "access": "public"},
+    });
+    std::fs::write(
+        dir.path().join("agentx.json"),
+        json!({ "agents": agents }).to_string(),
+    )
+    .unwrap();
+    let (status, report) = daemon(&srv, Method::POST, "/reload", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["reloaded"], json!(["flaky", "mute"]), "{report}");
+    for agent in ["flaky", "mute"] {
+        let (status, reply) = public(&srv, agent, Some(&app), hi.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{agent}: {reply}");
+        assert_eq!(reply["content"], "echo: hi");
+    }
 }
