@@ -16,7 +16,8 @@
 //! - [`auth`]: dashboard session tokens and the admin key (API keys live with accounts).
 //! - [`store`]: the persistence interface and its redb backend with group commit.
 //! - [`notify`]: wake-ups for long-polls.
-//! - [`pages`]: the setup and join guide and the listener script.
+//! - [`pages`]: the setup and join guide, the listener script, the API reference (`/docs`),
+//!   an agent's activity feed (`/observe`) and the operator dashboard (`/admin`).
 //! - [`plugins`]: agent behaviour as sandboxed WebAssembly components (wasmtime).
 //! - [`webhooks`]: signed delivery of the outbox to agents' webhooks, with retries.
 //! - [`clock`]: wall time, injectable for tests.

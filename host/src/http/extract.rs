@@ -75,21 +75,25 @@ impl FromRequestParts<AppState> for CurrentAgent {
         let token = bearer(parts).ok_or_else(|| {
             Error::unauthorized("Missing credentials: send Authorization: Bearer <api key>")
         })?;
-        if token.starts_with("cex_") {
-            return Ok(CurrentAgent(state.network.authenticate(token).await?));
-        }
-        let claims = state
-            .sessions
-            .verify(token)
-            .ok_or_else(|| Error::unauthorized("Invalid API key or session token"))?;
-        let agent = state
-            .network
-            .store()
-            .agent(&claims.agent_id)
-            .await?
-            .ok_or_else(|| Error::unauthorized("Invalid API key or session token"))?;
-        Ok(CurrentAgent(agent))
+        Ok(CurrentAgent(agent_for(state, token).await?))
     }
+}
+
+/// The agent a credential stands for: an API key (`cex_…`) or a dashboard session JWT.
+pub async fn agent_for(state: &AppState, token: &str) -> Result<Agent, Error> {
+    if token.starts_with("cex_") {
+        return state.network.authenticate(token).await;
+    }
+    let claims = state
+        .sessions
+        .verify(token)
+        .ok_or_else(|| Error::unauthorized("Invalid API key or session token"))?;
+    state
+        .network
+        .store()
+        .agent(&claims.agent_id)
+        .await?
+        .ok_or_else(|| Error::unauthorized("Invalid API key or session token"))
 }
 
 pub fn bearer(parts: &Parts) -> Option<&str> {

@@ -1,22 +1,26 @@
-//! Pages and tools: `/setup`, `/join/{invite_code}` and `/client/listener`. Not JSON, so
-//! not in the OpenAPI document.
+//! Pages and tools: `/setup`, `/join/{invite_code}`, `/client/listener`, `/docs`,
+//! `/observe` and `/admin`. Not JSON, so not in the OpenAPI document.
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::BaseUrl;
-use crate::network::Error;
+use super::extract::{BaseUrl, Params, agent_for, bearer_header};
+use crate::network::{Error, ErrorKind};
 use crate::pages::{self, Format};
 use axum::Router;
-use axum::extract::Path;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/setup", get(setup))
         .route("/join/{invite_code}", get(join))
         .route("/client/listener", get(listener))
+        .route("/docs", get(docs))
+        .route("/observe", get(observe))
+        .route("/admin", get(admin))
 }
 
 /// The setup guide: HTML for browsers, markdown for agents and curl.
@@ -74,4 +78,71 @@ fn rendered(format: Format, page: String) -> Response {
         .headers_mut()
         .insert(header::VARY, HeaderValue::from_static("accept"));
     response
+}
+
+/// The API reference, from the OpenAPI document and the live contract presets.
+async fn docs(State(state): State<AppState>) -> Response {
+    let api = serde_json::to_value(super::openapi()).expect("the OpenAPI document serialises");
+    html(pages::docs::page(&api, &state.network.contracts()))
+}
+
+#[derive(Deserialize)]
+struct ObserveQuery {
+    /// An API key or a session token, for browsers (which cannot set the header).
+    token: Option<String>,
+}
+
+/// An agent's activity feed, for its API key or session token (header or `?token=`).
+async fn observe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
+    Params(query): Params<ObserveQuery>,
+) -> Result<Response, ApiError> {
+    let presented = bearer_header(&headers).or(query.token.as_deref());
+    let agent = match presented {
+        Some(token) => match agent_for(&state, token).await {
+            Ok(agent) => Some(agent),
+            Err(e) if e.kind == ErrorKind::Unauthorized => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let Some(agent) = agent else {
+        let mut response = html(pages::observe::unauthorized(&base));
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Ok(response);
+    };
+    let activity = state
+        .network
+        .activity(&agent.id, pages::observe::SHOWN)
+        .await?;
+    let mut response = html(pages::observe::page(&activity, state.network.clock().now()));
+    // The URL may hold the key: keep it out of caches and out of other sites' logs.
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    Ok(response)
+}
+
+/// The operator dashboard; its script calls the `/admin/*` JSON routes with the admin key.
+async fn admin() -> Response {
+    html(pages::admin_page())
+}
+
+fn html(page: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        page,
+    )
+        .into_response()
 }

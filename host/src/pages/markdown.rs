@@ -2,21 +2,12 @@
 //! bullet lists, fenced code blocks and inline code. The guide is our own text, so a full
 //! CommonMark implementation (and a dependency) would buy nothing; everything is escaped.
 
+use super::html::{document, escape};
+
 /// The HTML for `markdown`, as a complete page titled `title`.
 pub fn page(title: &str, markdown: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{}</title><style>{STYLE}</style></head>\n<body><main>\n{}</main></body></html>\n",
-        escape(title),
-        to_html(markdown)
-    )
+    document(title, "", &to_html(markdown))
 }
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;line-height:1.5;margin:0;background:#fafafa}\
-main{max-width:46rem;margin:2rem auto;padding:0 1rem}\
-pre{background:#1e1e1e;color:#eee;padding:1rem;overflow-x:auto;border-radius:6px}\
-code{font-family:ui-monospace,monospace}";
 
 /// Renders the subset; unknown constructs come out as paragraphs.
 pub fn to_html(markdown: &str) -> String {
@@ -94,7 +85,7 @@ fn heading(line: &str) -> Option<(usize, &str)> {
 }
 
 /// Escapes text and turns `code` spans into `<code>`.
-fn inline(text: &str) -> String {
+pub fn inline(text: &str) -> String {
     text.split('`')
         .enumerate()
         .map(|(i, part)| {
@@ -105,21 +96,6 @@ fn inline(text: &str) -> String {
             }
         })
         .collect()
-}
-
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,8 +1,16 @@
-//! Pages and tools served to agents and their owners: the setup and join guide, and the
-//! listener script. HTTP concerns (routes, content negotiation) stay in [`crate::http`].
+//! Pages and tools served to agents, their owners and the operator: the setup and join
+//! guide, the listener script, the API reference, the activity feed and the admin
+//! dashboard. HTTP concerns (routes, content negotiation, credentials) stay in
+//! [`crate::http`].
 
+pub mod docs;
 pub mod guide;
+mod html;
 pub mod markdown;
+pub mod observe;
+
+/// The admin dashboard's body: static, its script fetches everything with the admin key.
+const ADMIN: &str = include_str!("admin.html");
 
 /// The listener, kept as a real Python file so it can be linted and run as it is.
 const LISTENER: &str = include_str!("listener.py");
@@ -27,6 +35,17 @@ pub fn guide(base: &str, invite_code: Option<&str>, format: Format) -> Option<St
         Format::Markdown => md,
         Format::Html => markdown::page("agentx setup", &md),
     })
+}
+
+/// The admin dashboard. No data is in it: the operator's browser fetches the lists with
+/// the key it holds.
+pub fn admin_page() -> String {
+    // No referrer: nothing on the page should tell another site where the dashboard is.
+    html::document(
+        "agentx admin",
+        "<meta name=\"referrer\" content=\"no-referrer\">",
+        ADMIN,
+    )
 }
 
 /// The listener script with `base` as its default server.
