@@ -86,6 +86,9 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     pub rate_limit: RateLimitConfig,
     pub webhooks: WebhookConfig,
+    /// Reload when agentx.json or a plugin file it names changes (`agentx serve --watch`),
+    /// as `POST /reload` does.
+    pub watch: bool,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +103,7 @@ impl Default for ServerConfig {
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             rate_limit: RateLimitConfig::default(),
             webhooks: WebhookConfig::default(),
+            watch: false,
         }
     }
 }

@@ -7,21 +7,24 @@
 //! handled. Replies carry no category, so two hosted agents never answer each other in a loop.
 //!
 //! The set of hosted agents is a snapshot swapped whole by a reload ([`HostedAgents::reload`]):
-//! a new plugin version is loaded beside the old one and only then swapped in; callers
-//! hold the `Arc` of the version they started with, so calls in flight finish on it. A
-//! version that fails to load or to describe itself is refused and the old one keeps serving.
+//! a new plugin version (responder or contract policy) is loaded beside the old one and only
+//! then swapped in; callers hold the `Arc` of the version they started with, so calls and
+//! decisions in flight finish on it. A version that fails to load or to describe itself is
+//! refused and the old one keeps serving.
 
 use crate::config::{AgentConfig, Config};
 use crate::network::Network;
 use crate::network::messages::OutgoingMessage;
 use crate::network::model::{Agent, Framework, Level, Message};
-use crate::plugins::runtime::{AgentGrant, PluginRuntime, PolicyPlugin, ResponderPlugin};
+use crate::plugins::policy::AgentPolicies;
+use crate::plugins::runtime::{AgentGrant, Plugin, PluginRuntime, PolicyPlugin, ResponderPlugin};
 use crate::plugins::{PluginError, PluginSource, types};
 use crate::tasks::Tasks;
 use crate::tasks::events::TaskMeta;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -39,9 +42,12 @@ pub struct HostedAgent {
     pub id: String,
     pub config: AgentConfig,
     pub responder: Option<Arc<ResponderPlugin>>,
-    /// Digest of what the responder was built from (component, manifest, grants); a reload
+    /// The contract policy deciding messages this agent receives (none: the network's).
+    pub policy: Option<Arc<PolicyPlugin>>,
+    /// Digests of what each plugin was built from (component, manifest, grants); a reload
     /// that finds the same digest keeps the loaded plugin.
     responder_digest: Option<[u8; 32]>,
+    policy_digest: Option<[u8; 32]>,
 }
 
 type Snapshot = Arc<BTreeMap<String, Arc<HostedAgent>>>;
@@ -75,33 +81,19 @@ pub struct ReloadFailure {
 }
 
 impl HostedAgents {
-    /// Loads every hosted agent's plugins; also returns the agents' own policy plugins.
-    pub async fn load(
-        config: &Config,
-        runtime: &PluginRuntime,
-    ) -> Result<(Self, HashMap<String, Arc<PolicyPlugin>>), PluginError> {
+    /// Loads every hosted agent's plugins.
+    pub async fn load(config: &Config, runtime: &PluginRuntime) -> Result<Self, PluginError> {
         let mut agents = BTreeMap::new();
-        let mut policies = HashMap::new();
         for (id, agent) in &config.agents {
-            let in_agent = |e: String| PluginError::Load(format!("agent {id}: {e}"));
             let hosted = build(id, agent, runtime, None)
                 .await
-                .map_err(|e| in_agent(e.to_string()))?;
-            if let Some(path) = &agent.policy {
-                let source = PluginSource::read(path).map_err(in_agent)?;
-                let (policy, _) = runtime
-                    .load_policy(id, source, &grant(agent))
-                    .await
-                    .map_err(|e| in_agent(e.to_string()))?;
-                policies.insert(id.clone(), policy);
-            }
+                .map_err(|e| PluginError::Load(format!("agent {id}: {e}")))?;
             agents.insert(id.clone(), Arc::new(hosted));
         }
-        let hosted = Self {
+        Ok(Self {
             agents: RwLock::new(Arc::new(agents)),
             reloading: tokio::sync::Mutex::default(),
-        };
-        Ok((hosted, policies))
+        })
     }
 
     /// The agent as it is now; the caller keeps this version however long it holds it.
@@ -115,8 +107,8 @@ impl HostedAgents {
 
     /// Brings the hosted agents in line with `config`: new and changed agents are loaded
     /// beside the current ones, then the whole set is swapped at once. An agent whose new
-    /// version fails keeps its old one (a new agent that fails is not added). Contract
-    /// policies of hosted agents are not reloaded (a restart applies them).
+    /// version fails keeps its old one, responder and policy both (a new agent that fails is
+    /// not added).
     pub async fn reload(&self, config: &Config, runtime: &PluginRuntime) -> ReloadReport {
         let _one_at_a_time = self.reloading.lock().await;
         let current = self.snapshot();
@@ -129,6 +121,7 @@ impl HostedAgents {
                     let same = old.is_some_and(|old| {
                         format!("{:?}", old.config) == format!("{agent:?}")
                             && same_plugin(&old.responder, &hosted.responder)
+                            && same_plugin(&old.policy, &hosted.policy)
                     });
                     if same {
                         report.unchanged.push(id.clone());
@@ -179,7 +172,13 @@ impl HostedAgents {
     }
 }
 
-fn same_plugin(a: &Option<Arc<ResponderPlugin>>, b: &Option<Arc<ResponderPlugin>>) -> bool {
+impl AgentPolicies for HostedAgents {
+    fn policy(&self, agent: &str) -> Option<Arc<PolicyPlugin>> {
+        self.get(agent).and_then(|a| a.policy.clone())
+    }
+}
+
+fn same_plugin<P>(a: &Option<Arc<Plugin<P>>>, b: &Option<Arc<Plugin<P>>>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -187,8 +186,8 @@ fn same_plugin(a: &Option<Arc<ResponderPlugin>>, b: &Option<Arc<ResponderPlugin>
     }
 }
 
-/// Loads `agent`'s responder, reusing `old`'s when it was built from the same component,
-/// manifest and grants and is not degraded (a reload is how a degraded plugin recovers).
+/// Loads `agent`'s responder and policy, reusing `old`'s where they were built from the
+/// same component, manifest and grants.
 async fn build(
     id: &str,
     agent: &AgentConfig,
@@ -196,28 +195,62 @@ async fn build(
     old: Option<&HostedAgent>,
 ) -> Result<HostedAgent, PluginError> {
     let grant = grant(agent);
-    let (responder, responder_digest) = match &agent.responder {
-        Some(path) => {
-            let source = PluginSource::read(path).map_err(PluginError::Load)?;
-            let digest = digest(&source, &grant);
-            let reusable = old
-                .filter(|old| old.responder_digest == Some(digest))
-                .and_then(|old| old.responder.clone())
-                .filter(|plugin| !plugin.is_degraded());
-            let plugin = match reusable {
-                Some(plugin) => plugin,
-                None => runtime.load_responder(id, source, &grant).await?,
-            };
-            (Some(plugin), Some(digest))
-        }
-        None => (None, None),
-    };
+    let (responder, responder_digest) = reuse_or_load(
+        agent.responder.as_deref(),
+        &grant,
+        old.and_then(|o| Some((o.responder.clone()?, o.responder_digest?))),
+        |source| runtime.load_responder(id, source, &grant),
+    )
+    .await?
+    .unzip();
+    let (policy, policy_digest) = reuse_or_load(
+        agent.policy.as_deref(),
+        &grant,
+        old.and_then(|o| Some((o.policy.clone()?, o.policy_digest?))),
+        // An agent's own policy decides only its messages; the network's presets stand.
+        |source| async { Ok(runtime.load_policy(id, source, &grant).await?.0) },
+    )
+    .await?
+    .unzip();
     Ok(HostedAgent {
         id: id.to_owned(),
         config: agent.clone(),
         responder,
+        policy,
         responder_digest,
+        policy_digest,
     })
+}
+
+/// A loaded plugin and the digest of what it was built from.
+type Built<P> = (Arc<Plugin<P>>, [u8; 32]);
+
+/// The plugin at `path` (none without one): `old` when it was built from the same bytes and
+/// grants and is not degraded (a reload is how a degraded plugin recovers), otherwise a
+/// fresh `load`.
+async fn reuse_or_load<P, F, Fut>(
+    path: Option<&Path>,
+    grant: &AgentGrant,
+    old: Option<Built<P>>,
+    load: F,
+) -> Result<Option<Built<P>>, PluginError>
+where
+    F: FnOnce(PluginSource) -> Fut,
+    Fut: Future<Output = Result<Arc<Plugin<P>>, PluginError>>,
+{
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let source = PluginSource::read(path).map_err(PluginError::Load)?;
+    let digest = digest(&source, grant);
+    let reusable = old
+        .filter(|(plugin, old_digest)| *old_digest == digest && !plugin.is_degraded())
+        .map(|(plugin, _)| plugin);
+    let plugin = match reusable {
+        Some(plugin) => plugin,
+        None => load(source).await?,
+    };
+    Ok(Some((plugin, digest)))
 }
 
 fn digest(source: &PluginSource, grant: &AgentGrant) -> [u8; 32] {

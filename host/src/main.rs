@@ -136,6 +136,9 @@ struct ServeArgs {
     /// The daemon a `--role public` listener forwards to.
     #[arg(long = "daemon-url", default_value = "http://127.0.0.1:18800")]
     daemon_url: url::Url,
+    /// Reload when agentx.json or a plugin file it names changes (as `agentx reload` does).
+    #[arg(long)]
+    watch: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -310,6 +313,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(v) = args.daemon_port {
         server.daemon_port = v;
     }
+    server.watch |= args.watch;
     let secrets = Secrets {
         jwt_secret: std::env::var("AGENTX_JWT_SECRET").ok(),
         admin_key: std::env::var("AGENTX_ADMIN_KEY").ok(),

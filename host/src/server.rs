@@ -43,6 +43,8 @@ pub enum StartError {
     Plugins(#[from] PluginError),
     #[error(transparent)]
     Webhooks(#[from] crate::webhooks::StartError),
+    #[error(transparent)]
+    Watch(#[from] crate::reload::WatchError),
 }
 
 /// The id under which the network-wide default policy plugin logs.
@@ -98,8 +100,8 @@ pub async fn start(
     let (default_policy, presets) = runtime
         .load_policy(NETWORK_POLICY_AGENT, policy_source, &AgentGrant::default())
         .await?;
-    let (hosted, agent_policies) = HostedAgents::load(&config, &runtime).await?;
-    let policy = WasmPolicy::new(runtime.clone(), default_policy, presets, agent_policies);
+    let hosted = Arc::new(HostedAgents::load(&config, &runtime).await?);
+    let policy = WasmPolicy::new(runtime.clone(), default_policy, presets, hosted.clone());
     let delivery = delivery_settings(&server.webhooks, &settings);
     let (delivery_store, delivery_notifier, delivery_clock) =
         (store.clone(), notifier.clone(), clock.clone());
@@ -112,7 +114,6 @@ pub async fn start(
     )
     .await?;
     hosted.register(&network).await?;
-    let hosted = Arc::new(hosted);
     let tokens = Arc::new(Tokens::new(store.clone(), clock.clone()));
     let tasks = Arc::new(Tasks::new(
         hosted.clone(),
@@ -147,6 +148,17 @@ pub async fn start(
         delivery,
         shutdown.clone(),
     )?;
+    let reloader = Arc::new(Reloader::new(
+        config.source.clone(),
+        hosted.clone(),
+        runtime.clone(),
+        network.clone(),
+        runners.clone(),
+    ));
+    let watcher = server
+        .watch
+        .then(|| crate::reload::watch(reloader.clone(), shutdown.clone()))
+        .transpose()?;
     let state = AppState {
         network: network.clone(),
         sessions: Arc::new(SessionTokens::new(&jwt_secret)),
@@ -165,13 +177,7 @@ pub async fn start(
         tokens: tokens.clone(),
         tasks: tasks.clone(),
         public_agents: Arc::new(PublicAgents::new(tokens, hosted.clone(), tasks)),
-        reloader: Arc::new(Reloader::new(
-            config.source.clone(),
-            hosted.clone(),
-            runtime.clone(),
-            network.clone(),
-            runners.clone(),
-        )),
+        reloader,
     };
     let rate = RateLimit {
         per_second: server.rate_limit.per_second,
@@ -200,6 +206,9 @@ pub async fn start(
         runners.join().await;
     });
     running.tasks.spawn(deliveries);
+    if let Some(watcher) = watcher {
+        running.tasks.spawn(watcher);
+    }
     running.tasks.spawn(flush_presence(network, shutdown));
     tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx is serving");
     Ok(running)

@@ -27,7 +27,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// An invite from hosted agent `agent` (through the daemon), accepted by `by`.
-async fn connect_hosted(srv: &TestServer, agent: &str, by: &TestAgent) {
+pub async fn connect_hosted(srv: &TestServer, agent: &str, by: &TestAgent) {
     let invite = srv
         .json_at(
             Method::POST,

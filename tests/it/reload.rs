@@ -1,12 +1,16 @@
-//! Hot reload under load: a plugin replaced and reloaded again and again (a broken version
-//! among them) while clients keep calling, with no call failing.
+//! Hot reload: a plugin replaced and reloaded again and again (a broken version among
+//! them) while clients keep calling, with no call failing; agents' own contract policies
+//! swapped by a reload; and `--watch` reloading on file changes alone.
 
+use crate::common::{TestServer, assert_error, eventually};
+use crate::plugins::connect_hosted;
 use crate::public_agents::{config_file, daemon, public, repo, token};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// The versions the plugin folder is switched between.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,7 +59,7 @@ async fn reload_under_load_drops_nothing() {
     std::fs::create_dir(&plugin).unwrap();
     install(&plugin, Version::Echo);
     let srv = Arc::new(
-        crate::common::TestServer::start_with(|c| {
+        TestServer::start_with(|c| {
             config_file(
                 c,
                 dir.path(),
@@ -135,4 +139,143 @@ async fn reload_under_load_drops_nothing() {
         "the clients kept calling"
     );
     assert_eq!(failures.load(Ordering::Relaxed), 0, "no call failed");
+}
+
+/// Replaces agentx.json in `dir` with `agents` the way editors save: a new file renamed over
+/// the old one.
+fn rewrite_config(dir: &Path, agents: &Value) {
+    let staged = dir.join(".agentx.json.swp");
+    std::fs::write(&staged, json!({ "agents": agents }).to_string()).unwrap();
+    std::fs::rename(staged, dir.join("agentx.json")).unwrap();
+}
+
+/// Installs the `closed` policy fixture (denies everything) in `dir`; `broken` puts its
+/// component behind a manifest claiming another name, so it fails `describe`.
+fn install_closed_policy(dir: &Path, broken: bool) {
+    let fixtures = repo("tests/fixtures/plugins");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(fixtures.join("closed.wat"), dir.join("closed.wat")).unwrap();
+    let manifest = std::fs::read_to_string(fixtures.join("closed.toml")).unwrap();
+    let manifest = if broken {
+        manifest.replace("name = \"closed\"", "name = \"contracts\"")
+    } else {
+        manifest
+    };
+    std::fs::write(dir.join("plugin.toml"), manifest).unwrap();
+}
+
+async fn reload(srv: &TestServer) -> Value {
+    let (status, report) = daemon(srv, Method::POST, "/reload", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
+
+/// An `info` message from `from` to hosted agent `to`, as the policy decides it.
+async fn send_info(
+    srv: &TestServer,
+    from: &crate::common::TestAgent,
+    to: &str,
+) -> (StatusCode, Value) {
+    let body = json!({"to_agent_id": to, "content": "hi", "category": "info"});
+    srv.post("/messages", &from.key, body).await
+}
+
+#[track_caller]
+fn assert_closed(reply: &(StatusCode, Value)) {
+    assert_error(reply, StatusCode::FORBIDDEN, None);
+    assert_eq!(reply.1["detail"], "closed by policy", "{}", reply.1);
+}
+
+/// A reload gives an agent its own contract policy, gives an agent it adds its policy,
+/// refuses a policy version that fails `describe` (the old one keeps deciding), and sends
+/// an agent whose policy is removed back to the network's default.
+#[tokio::test]
+async fn reload_swaps_agents_policies() {
+    let dir = tempfile::TempDir::new().unwrap();
+    install_closed_policy(&dir.path().join("desk-policy"), false);
+    install_closed_policy(&dir.path().join("late-policy"), false);
+    let srv = TestServer::start_with(|c| config_file(c, dir.path(), &json!({"desk": {}}))).await;
+    let alice = srv.register("alice").await;
+    connect_hosted(&srv, "desk", &alice).await;
+    // Friends: the default policy delivers `info` as auto.
+    let (status, sent) = send_info(&srv, &alice, "desk").await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(sent["permission"], "auto", "{sent}");
+
+    let with_policies =
+        json!({"desk": {"policy": "desk-policy"}, "late": {"policy": "late-policy"}});
+    rewrite_config(dir.path(), &with_policies);
+    let report = reload(&srv).await;
+    assert_eq!(report["reloaded"], json!(["desk", "late"]), "{report}");
+    assert_eq!(report["failed"], json!([]), "{report}");
+    assert_closed(&send_info(&srv, &alice, "desk").await);
+    connect_hosted(&srv, "late", &alice).await;
+    assert_closed(&send_info(&srv, &alice, "late").await);
+
+    install_closed_policy(&dir.path().join("desk-policy"), true);
+    let report = reload(&srv).await;
+    assert_eq!(report["failed"][0]["agent"], "desk", "{report}");
+    let error = report["failed"][0]["error"].as_str().unwrap();
+    assert!(error.contains("describes itself"), "{report}");
+    assert_eq!(report["unchanged"], json!(["late"]), "{report}");
+    assert_closed(&send_info(&srv, &alice, "desk").await);
+
+    rewrite_config(
+        dir.path(),
+        &json!({"desk": {}, "late": {"policy": "late-policy"}}),
+    );
+    let report = reload(&srv).await;
+    assert_eq!(report["reloaded"], json!(["desk"]), "{report}");
+    assert_eq!(report["unchanged"], json!(["late"]), "{report}");
+    let (status, sent) = send_info(&srv, &alice, "desk").await;
+    assert_eq!(status, StatusCode::OK, "back to the default policy: {sent}");
+    assert_eq!(sent["permission"], "auto", "{sent}");
+    assert_closed(&send_info(&srv, &alice, "late").await);
+}
+
+/// With `watch` on, saving agentx.json (private to public) and then replacing the plugin's
+/// files each take effect with no `POST /reload`; stopping the server stops the watcher.
+#[tokio::test]
+async fn watch_reloads_on_file_changes() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let plugin = dir.path().join("plugin");
+    std::fs::create_dir(&plugin).unwrap();
+    install(&plugin, Version::Echo);
+    let mut srv = TestServer::start_with(|c| {
+        config_file(c, dir.path(), &json!({"bot": {"responder": "plugin"}}));
+        c.server.watch = true;
+    })
+    .await;
+    let (_, app) = token(&srv, &["agent:bot"], None).await;
+    let hi = json!({"message": "hi"});
+    let (status, reply) = public(&srv, "bot", Some(&app), hi.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "private at first: {reply}");
+
+    rewrite_config(
+        dir.path(),
+        &json!({"bot": {"responder": "plugin", "access": "public"}}),
+    );
+    let within = Duration::from_secs(10);
+    eventually(within, "the saved config makes bot public", || async {
+        public(&srv, "bot", Some(&app), hi.clone()).await.0 == StatusCode::OK
+    })
+    .await;
+    let (_, reply) = public(&srv, "bot", Some(&app), hi.clone()).await;
+    assert!(
+        matches(reply["content"].as_str().unwrap(), Version::Echo),
+        "{reply}"
+    );
+
+    install(&plugin, Version::Const);
+    eventually(within, "the replaced plugin answers", || async {
+        let (_, reply) = public(&srv, "bot", Some(&app), hi.clone()).await;
+        reply["content"]
+            .as_str()
+            .is_some_and(|c| matches(c, Version::Const))
+    })
+    .await;
+
+    tokio::time::timeout(within, srv.stop())
+        .await
+        .expect("the server, watcher included, stops");
 }

@@ -2,8 +2,9 @@
 //!
 //! The default plugin (built-in `contracts` unless agentx.json names another) supplies the
 //! presets and decides every categorised message; a hosted agent may have its own policy
-//! plugin, consulted for messages it receives. A failing policy fails closed: the message
-//! is not sent, and the sender is told the policy is unavailable rather than "denied".
+//! plugin, consulted for messages it receives and swapped by a reload (each decision runs
+//! on the version current when it started). A failing policy fails closed: the message is
+//! not sent, and the sender is told the policy is unavailable rather than "denied".
 
 use super::bindings::types;
 use super::runtime::{PluginRuntime, PolicyPlugin};
@@ -11,15 +12,21 @@ use crate::network::model::{Contract, Level, Levels};
 use crate::network::policy::{ContractPolicy, Decision, PolicyRequest};
 use crate::network::{Error, ErrorKind, Result};
 use async_trait::async_trait;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub struct WasmPolicy {
     runtime: Arc<PluginRuntime>,
     default: Arc<PolicyPlugin>,
     presets: Vec<Contract>,
-    /// Policies of hosted agents that have their own, by agent id.
-    per_agent: HashMap<String, Arc<PolicyPlugin>>,
+    /// Policies of hosted agents that have their own.
+    per_agent: Arc<dyn AgentPolicies>,
+}
+
+/// Where agents' own policies are looked up; the answer may change between two calls (a
+/// reload swaps them).
+pub trait AgentPolicies: Send + Sync {
+    /// `agent`'s own policy, or none when the network's default decides for it.
+    fn policy(&self, agent: &str) -> Option<Arc<PolicyPlugin>>;
 }
 
 impl WasmPolicy {
@@ -27,7 +34,7 @@ impl WasmPolicy {
         runtime: Arc<PluginRuntime>,
         default: Arc<PolicyPlugin>,
         presets: Vec<types::Preset>,
-        per_agent: HashMap<String, Arc<PolicyPlugin>>,
+        per_agent: Arc<dyn AgentPolicies>,
     ) -> Self {
         let presets = presets
             .into_iter()
@@ -56,10 +63,8 @@ impl ContractPolicy for WasmPolicy {
     }
 
     async fn decide(&self, request: PolicyRequest) -> Result<Decision> {
-        let plugin = self
-            .per_agent
-            .get(&request.recipient)
-            .unwrap_or(&self.default);
+        let own = self.per_agent.policy(&request.recipient);
+        let plugin = own.as_ref().unwrap_or(&self.default);
         let decision = self
             .runtime
             .decide(
