@@ -7,6 +7,9 @@
 //! manifest never asked for are refused earlier, when the component is loaded. Each import
 //! is bounded in size and, where it does I/O, in time, so a plugin cannot hang the host
 //! through one.
+//!
+//! Guests built with a libc or a language runtime (C, Python) also import WASI. They get a
+//! deny-all one ([`GuestWasi`]): nothing of the machine they run on is reachable through it.
 
 use super::bindings::responder::agentx::plugin::{
     clock, history, log, memory, outbound_http, types::HostError, workspace,
@@ -17,8 +20,11 @@ use crate::clock::Clock;
 use crate::store::{Rejection, Store, StoreError};
 use std::path::{Component as PathPart, Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 /// Budget for one host call doing I/O.
 const HOST_IO_TIMEOUT: Duration = Duration::from_secs(2);
@@ -31,6 +37,9 @@ const MAX_DIR_ENTRIES: usize = 1000;
 const MAX_HISTORY_TURNS: u32 = 100;
 const MAX_HTTP_BODY_BYTES: usize = 1 << 20;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+/// What a guest may write to its WASI stdout and to its stderr in one call; a write past it
+/// traps the call, like any other limit.
+const MAX_STDIO_BYTES: usize = 64 * 1024;
 
 /// Host resources shared by every call.
 #[derive(Clone)]
@@ -74,6 +83,11 @@ pub struct CallState {
     pub grants: Arc<Grants>,
     pub services: HostServices,
     pub log: Arc<PluginLog>,
+    /// Made on the first WASI call, so guests that import no WASI (Rust, JS, WAT) pay
+    /// nothing for it. NB: the mutex is never locked (it is reached with `get_mut`); it only
+    /// makes `CallState` `Sync`, which the import futures borrowing it need, and `WasiCtx`
+    /// is not.
+    pub wasi: Option<std::sync::Mutex<GuestWasi>>,
 }
 
 type Outcome<T> = wasmtime::Result<Result<T, HostError>>;
@@ -114,6 +128,105 @@ async fn bounded<T>(io: impl Future<Output = Result<T, HostError>>) -> Result<T,
 }
 
 impl super::bindings::responder::agentx::plugin::types::Host for CallState {}
+
+/// The WASI of one call, deny-all: no preopened directories (so no filesystem at all), no
+/// environment variables, no arguments, an empty stdin, no network (TCP, UDP and name
+/// lookup are all refused). What remains is harmless or bounded:
+/// - stdout and stderr are captured (up to [`MAX_STDIO_BYTES`] each) and copied into the
+///   plugin's log after the call;
+/// - the wall clock is the host's clock only when the agent is granted `clock`, as for the
+///   `clock` import; otherwise it reads the Unix epoch;
+/// - the monotonic clock counts from the start of the call, so it tells nothing about the
+///   host beyond what the guest could measure by itself;
+/// - random numbers come from the host's generator: they reveal nothing about the host.
+pub struct GuestWasi {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl GuestWasi {
+    fn new(wall_clock: Option<Arc<dyn Clock>>) -> Self {
+        let stdout = MemoryOutputPipe::new(MAX_STDIO_BYTES);
+        let stderr = MemoryOutputPipe::new(MAX_STDIO_BYTES);
+        let ctx = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .wall_clock(GuestWallClock(wall_clock))
+            .monotonic_clock(GuestMonotonicClock(Instant::now()))
+            .build();
+        Self {
+            ctx,
+            table: ResourceTable::new(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Copies what the guest printed into its log, a line per entry.
+    pub fn drain_into(&self, log: &PluginLog) {
+        for (pipe, level) in [(&self.stdout, "info"), (&self.stderr, "warn")] {
+            let printed = pipe.contents();
+            for line in String::from_utf8_lossy(&printed).lines() {
+                if !line.trim().is_empty() {
+                    log.push(level, "plugin", line.to_owned());
+                }
+            }
+        }
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wall_clock = self
+            .grants
+            .capabilities
+            .contains(&Capability::Clock)
+            .then(|| self.services.clock.clone());
+        let wasi = self
+            .wasi
+            .get_or_insert_with(|| std::sync::Mutex::new(GuestWasi::new(wall_clock)))
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        WasiCtxView {
+            ctx: &mut wasi.ctx,
+            table: &mut wasi.table,
+        }
+    }
+}
+
+/// The host's clock when granted, else a clock stopped at the Unix epoch.
+struct GuestWallClock(Option<Arc<dyn Clock>>);
+
+impl HostWallClock for GuestWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        self.0.as_ref().map_or(Duration::ZERO, |clock| {
+            let now = clock.now();
+            Duration::new(now.timestamp().max(0) as u64, now.timestamp_subsec_nanos())
+        })
+    }
+}
+
+/// Nanoseconds since the call started.
+struct GuestMonotonicClock(Instant);
+
+impl HostMonotonicClock for GuestMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        self.0.elapsed().as_nanos().min(u64::MAX as u128) as u64
+    }
+}
 
 impl log::Host for CallState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {

@@ -15,8 +15,8 @@ use super::log::PluginLog;
 use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -119,12 +119,16 @@ impl PluginRuntime {
     pub fn new(cache_dir: PathBuf, services: HostServices) -> Result<Self, PluginError> {
         let load = |e: wasmtime::Error| PluginError::Load(format!("plugin engine: {e}"));
         let engine = engine::build().map_err(load)?;
+        // Both worlds also get the deny-all WASI (see `GuestWasi`) for guests whose libc or
+        // runtime imports it; a component that imports none of it is not affected.
         let mut responder_linker = Linker::new(&engine);
         responder::Responder::add_to_linker::<_, HasSelf<CallState>>(&mut responder_linker, |s| s)
             .map_err(load)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut responder_linker).map_err(load)?;
         let mut policy_linker = Linker::new(&engine);
         policy::ContractPolicy::add_to_linker::<_, HasSelf<CallState>>(&mut policy_linker, |s| s)
             .map_err(load)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut policy_linker).map_err(load)?;
         Ok(Self {
             cache: ComponentCache::new(&engine, cache_dir),
             engine,
@@ -380,6 +384,7 @@ impl PluginRuntime {
                 grants: plugin.grants.clone(),
                 services: self.services.clone(),
                 log: plugin.log.clone(),
+                wasi: None,
             },
         );
         store.limiter(|state| &mut state.limits);
@@ -400,7 +405,12 @@ impl PluginRuntime {
             plugin: plugin.label(),
             timeout_ms: limits.timeout_ms,
         };
-        match tokio::time::timeout(outer, work(&mut store)).await {
+        let outcome = tokio::time::timeout(outer, work(&mut store)).await;
+        if let Some(wasi) = store.data_mut().wasi.as_mut() {
+            let wasi = wasi.get_mut().unwrap_or_else(PoisonError::into_inner);
+            wasi.drain_into(&plugin.log);
+        }
+        match outcome {
             Err(_) => Err(timeout()),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => Err(timeout()),
