@@ -344,18 +344,20 @@ async fn run(
 ) {
     let calls = Arc::new(Semaphore::new(CONCURRENT_CALLS_PER_AGENT));
     let mut handling = JoinSet::new();
-    while !stop.is_cancelled() {
-        let inbox = match network.poll(&id, RUNNER_POLL, &stop).await {
-            Ok(inbox) => inbox,
-            Err(e) => {
-                tracing::error!(agent = %id, error = %e, "hosted agent cannot read its inbox");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = stop.cancelled() => break,
-                }
-            }
-        };
-        for message in inbox.messages {
+    // Taking a message marks it delivered; only handling it acknowledges it. What a crash
+    // left in between is still owed an answer, and comes first.
+    let mut messages = match network.unacknowledged(&id).await {
+        Ok(owed) => owed,
+        Err(e) => {
+            tracing::error!(agent = %id, error = %e, "cannot look for messages left unanswered");
+            Vec::new()
+        }
+    };
+    if !messages.is_empty() {
+        tracing::info!(agent = %id, count = messages.len(), "answering messages taken before a restart");
+    }
+    loop {
+        for message in std::mem::take(&mut messages) {
             let permit = calls.clone().acquire_owned().await.expect("never closed");
             // The version current now answers this message, even if a reload swaps it.
             let responder = hosted.get(&id).and_then(|a| a.responder.clone());
@@ -366,6 +368,19 @@ async fn run(
             });
         }
         while handling.try_join_next().is_some() {}
+        if stop.is_cancelled() {
+            break;
+        }
+        match network.poll(&id, RUNNER_POLL, &stop).await {
+            Ok(inbox) => messages = inbox.messages,
+            Err(e) => {
+                tracing::error!(agent = %id, error = %e, "hosted agent cannot read its inbox");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.cancelled() => break,
+                }
+            }
+        }
     }
     // Let calls in flight finish (each is bounded by its plugin's deadline).
     while handling.join_next().await.is_some() {}
@@ -411,7 +426,10 @@ async fn handle(
                     thread_id: Some(message.thread_id.clone()),
                     ..OutgoingMessage::default()
                 };
-                if let Err(e) = network.send(id, outgoing, None).await {
+                // Keyed by the message, so answering it again after a crash that came
+                // between this send and the acknowledgement sends nothing twice.
+                let key = format!("agentx-reply-{}", message.id);
+                if let Err(e) = network.send(id, outgoing, Some(&key)).await {
                     tracing::warn!(agent = %id, message = %message.id, error = %e, "could not send the reply");
                 }
             }

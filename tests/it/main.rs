@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod concurrency;
 mod connections;
+mod crash;
 mod flow;
 mod inputs;
 mod limits;

@@ -263,6 +263,23 @@ impl Network {
         }
     }
 
+    /// Messages handed to `agent` and never acknowledged, oldest first: what a consumer that
+    /// stopped between taking a message and acknowledging it (a crash) still owes. It reads
+    /// every thread of the agent's active connections: a start-up check, not a poll.
+    pub async fn unacknowledged(&self, agent: &str) -> Result<Vec<Message>> {
+        let mut owed = Vec::new();
+        for thread in self.threads(agent).await? {
+            let messages = self.store.thread_messages(&thread.id).await?;
+            owed.extend(
+                messages
+                    .into_iter()
+                    .filter(|m| m.to_agent_id == agent && m.status == MessageStatus::Delivered),
+            );
+        }
+        owed.sort_by_key(|m| m.created_at);
+        Ok(owed)
+    }
+
     /// Threads of the agent's active connections, most recent activity first.
     pub async fn threads(&self, agent: &str) -> Result<Vec<Thread>> {
         let mut threads = Vec::new();

@@ -1,0 +1,191 @@
+//! A real `agentx serve` process killed (SIGKILL) while a hosted agent is answering: after
+//! a restart on the same data directory, the message it had taken is answered, once.
+
+use crate::common::eventually;
+use crate::public_agents::repo;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// `agentx serve` in its own process, on free ports.
+struct Serve {
+    child: Child,
+    base: String,
+    daemon: String,
+    /// Held so the process never writes into a closed pipe.
+    _stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Serve {
+    async fn start(config: &Path, data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_agentx"))
+            .args(["serve", "--port", "0", "--daemon-port", "0", "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("agentx starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+            .await
+            .expect("agentx says where it listens within 20 s")
+            .unwrap()
+            .expect("a line on stdout");
+        // "agentx listening on http://<public> (daemon http://<daemon>)"
+        let urls: Vec<String> = line
+            .split_whitespace()
+            .filter(|w| w.starts_with("http://"))
+            .map(|w| w.trim_end_matches(')').to_owned())
+            .collect();
+        let [base, daemon] = <[String; 2]>::try_from(urls).expect("two URLs");
+        Serve {
+            child,
+            base,
+            daemon,
+            _stdout: stdout,
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing in flight finishes.
+    async fn crash(mut self) {
+        self.child.kill().await.expect("agentx is killed");
+    }
+}
+
+async fn call(
+    http: &reqwest::Client,
+    method: Method,
+    url: String,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> Value {
+    let mut request = http.request(method, url);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("agentx answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+/// The messages of `thread` that `from` sent.
+async fn sent_by(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    thread: &str,
+    from: &str,
+) -> Vec<Value> {
+    let url = format!("{base}/messages/thread/{thread}");
+    let thread = call(http, Method::GET, url, Some(key), None).await;
+    let messages = thread["messages"].as_array().unwrap();
+    messages
+        .iter()
+        .filter(|m| m["from_agent_id"] == from)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_message_taken_before_a_crash_is_answered_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = (dir.path().join("agentx.json"), dir.path().join("data"));
+    let use_responder = |responder: &str| {
+        let agents = json!({"agents": {"bot": {"name": "Bot", "responder": repo(responder)}}});
+        std::fs::write(&config, agents.to_string()).unwrap();
+    };
+    // A responder that is still running (for 30 s) when the process dies.
+    use_responder("tests/fixtures/plugins/loop-long.toml");
+    let server = Serve::start(&config, &data).await;
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let alice = call(
+        &http,
+        Method::POST,
+        format!("{base}/auth/register"),
+        None,
+        Some(json!({"email": "alice@example.com", "name": "Alice", "agent_name": "alice"})),
+    )
+    .await;
+    let key = alice["api_key"].as_str().unwrap().to_owned();
+    let alice_id = alice["agent_id"].as_str().unwrap().to_owned();
+    let invite = call(
+        &http,
+        Method::POST,
+        format!("{}/agents/bot/invite", server.daemon),
+        None,
+        None,
+    )
+    .await;
+    let accept = json!({"invite_code": invite["invite_code"]});
+    let url = format!("{base}/connections/accept");
+    call(&http, Method::POST, url, Some(&key), Some(accept)).await;
+    let body = json!({"to_agent_id": "bot", "content": "still there?", "category": "info"});
+    let url = format!("{base}/messages");
+    let question = call(&http, Method::POST, url, Some(&key), Some(body)).await;
+    let thread = question["thread_id"].as_str().unwrap().to_owned();
+    let status =
+        || async { sent_by(&http, &base, &key, &thread, &alice_id).await[0]["status"].clone() };
+    eventually(Duration::from_secs(10), "bot takes the message", || async {
+        status().await == "delivered"
+    })
+    .await;
+    server.crash().await;
+
+    use_responder("plugins/echo");
+    let server = Serve::start(&config, &data).await;
+    let base = server.base.clone();
+    let replies = || sent_by(&http, &base, &key, &thread, "bot");
+    eventually(
+        Duration::from_secs(10),
+        "bot answers after the restart",
+        || async { !replies().await.is_empty() },
+    )
+    .await;
+    let answered = replies().await;
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    assert_eq!(answered[0]["content"], "echo: still there?");
+    eventually(
+        Duration::from_secs(10),
+        "the question is acknowledged",
+        || async { sent_by(&http, &base, &key, &thread, &alice_id).await[0]["status"] == "read" },
+    )
+    .await;
+    server.crash().await;
+
+    // Once answered and acknowledged, a message is not answered again by the next start:
+    // by the time a new question is answered, the start-up check has long been made.
+    let server = Serve::start(&config, &data).await;
+    let base = server.base.clone();
+    let body = json!({"to_agent_id": "bot", "content": "and now?", "category": "info", "thread_id": thread});
+    let url = format!("{base}/messages");
+    call(&http, Method::POST, url, Some(&key), Some(body)).await;
+    let replies = || sent_by(&http, &base, &key, &thread, "bot");
+    eventually(
+        Duration::from_secs(10),
+        "bot answers the new question",
+        || async { replies().await.len() >= 2 },
+    )
+    .await;
+    let contents: Vec<Value> = replies()
+        .await
+        .iter()
+        .map(|m| m["content"].clone())
+        .collect();
+    assert_eq!(
+        contents,
+        [json!("echo: still there?"), json!("echo: and now?")]
+    );
+    server.crash().await;
+}
