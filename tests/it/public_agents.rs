@@ -398,6 +398,39 @@ pub fn config_file(c: &mut Config, dir: &Path, agents: &Value) {
     c.source = loaded.source;
 }
 
+/// The `history` capability reads a public chat's session: turns of earlier calls with the
+/// same `chatId` (the incoming message and the agent's reply), and nothing of other chats.
+#[tokio::test]
+async fn history_reads_the_public_chat_session() {
+    let srv = TestServer::start_with(|c| {
+        agents(c);
+        c.agents.get_mut("echo").unwrap().grants = vec![Capability::History];
+    })
+    .await;
+    let (_, app) = token(&srv, &["agent:echo"], None).await;
+    let say = |message: &str, chat: &str| json!({"message": message, "context": {"sender": "web", "chatId": chat}});
+    let reply = |(status, body): (StatusCode, Value)| {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["content"].as_str().unwrap().to_owned()
+    };
+    let call = |message: &'static str, chat: &'static str| {
+        public(&srv, "echo", Some(&app), say(message, chat))
+    };
+    assert_eq!(
+        reply(call("/history", "h").await),
+        "history: 0 earlier turns"
+    );
+    assert_eq!(reply(call("hello", "h").await), "echo: hello");
+    assert_eq!(
+        reply(call("/history", "h").await),
+        "history: 4 earlier turns; the last, from echo: echo: hello"
+    );
+    assert_eq!(
+        reply(call("/history", "other").await),
+        "history: 0 earlier turns"
+    );
+}
+
 /// A private agent becomes callable once agentx.json says it is public and the server
 /// reloads; the reload reports what changed.
 #[tokio::test]
