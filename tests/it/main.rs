@@ -8,6 +8,7 @@ mod common;
 mod concurrency;
 mod connections;
 mod crash;
+mod examples;
 mod flow;
 mod inputs;
 mod limits;
