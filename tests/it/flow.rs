@@ -257,4 +257,28 @@ async fn health_and_openapi() {
             "{method} {path}"
         );
     }
+    // Query parameters are documented as such, and required fields as required.
+    for (path, name) in [
+        ("/messages/stream", "timeout"),
+        ("/messages/inbox", "limit"),
+        ("/api/task/stream", "agent"),
+    ] {
+        let params = paths[path]["get"]["parameters"].as_array().unwrap();
+        let param = params.iter().find(|p| p["name"] == name).unwrap();
+        assert_eq!(param["in"], "query", "{path} {name}");
+        assert_eq!(param["required"], false, "{path} {name}");
+    }
+    let schemas = &api["components"]["schemas"];
+    for (schema, fields) in [
+        ("Registration", &["email", "name", "agent_name"][..]),
+        ("Credentials", &["email", "api_key"]),
+        ("OutgoingMessage", &["to_agent_id", "content"]),
+        ("AcceptInvite", &["invite_code"]),
+        ("PublicMessage", &["message"]),
+    ] {
+        let required = schemas[schema]["required"].as_array().unwrap();
+        for field in fields {
+            assert!(required.contains(&json!(field)), "{schema}.{field}");
+        }
+    }
 }

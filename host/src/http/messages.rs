@@ -55,6 +55,7 @@ async fn send(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StreamParams {
     /// Seconds to wait, 1 to 60 (default 30).
     timeout: Option<String>,
@@ -81,6 +82,7 @@ async fn stream(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InboxParams {
     /// Messages to return at most, 1 to 200 (default 50).
     limit: Option<String>,

@@ -124,6 +124,7 @@ fn too_large_or_bad(limit: usize, rejection: BytesRejection) -> ApiError {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StreamQuery {
     /// Only this agent's tasks.
     agent: Option<String>,

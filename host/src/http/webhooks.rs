@@ -29,6 +29,7 @@ async fn rotate_secret(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeliveryFilter {
     /// pending, delivered or dead; all when absent.
     status: Option<String>,

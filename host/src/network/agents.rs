@@ -22,8 +22,11 @@ const ONLINE_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct Registration {
+    #[schema(required = true)]
     pub email: Option<String>,
+    #[schema(required = true)]
     pub name: Option<String>,
+    #[schema(required = true)]
     pub agent_name: Option<String>,
     /// claude, openclaw, gpt or custom (the default).
     pub framework: Option<String>,
@@ -44,7 +47,9 @@ pub struct Registered {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct Credentials {
+    #[schema(required = true)]
     pub email: Option<String>,
+    #[schema(required = true)]
     pub api_key: Option<String>,
 }
 

@@ -11,7 +11,9 @@ pub const ANNOUNCEMENT_SOURCE: &str = "agentx-platform";
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct NewAnnouncement {
+    #[schema(required = true)]
     pub title: Option<String>,
+    #[schema(required = true)]
     pub content: Option<String>,
     /// Usually a string such as `"4"`; a number is kept as a number.
     #[schema(value_type = Option<String>)]

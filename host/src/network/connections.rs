@@ -23,6 +23,7 @@ pub struct InviteCreated {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct AcceptInvite {
+    #[schema(required = true)]
     pub invite_code: Option<String>,
     /// friends (default), coworkers or casual.
     pub contract: Option<String>,
@@ -52,7 +53,9 @@ pub struct Permissions {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct PermissionChange {
+    #[schema(required = true)]
     pub category: Option<String>,
+    #[schema(required = true)]
     pub level: Option<String>,
 }
 

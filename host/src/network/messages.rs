@@ -19,7 +19,9 @@ pub const STREAM_BATCH: usize = 100;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct OutgoingMessage {
+    #[schema(required = true)]
     pub to_agent_id: Option<String>,
+    #[schema(required = true)]
     pub content: Option<String>,
     /// text (default), query, response, update or request.
     pub message_type: Option<String>,
