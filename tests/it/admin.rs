@@ -2,6 +2,7 @@
 //! exactly once by inbox or by stream.
 
 use crate::common::{ADMIN_KEY, TestServer, assert_error};
+use crate::public_agents::{daemon, token};
 use agentx::server::Secrets;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -52,6 +53,59 @@ async fn admin_key_is_required() {
         .await;
     assert_eq!((status, list), (StatusCode::OK, json!([])));
     assert_eq!(srv.inbox(&ada, 50).await["announcements"], json!([]));
+}
+
+/// `dashboard:write` includes the admin API: such an `agx_live_` token works as Bearer where
+/// the admin key does; `dashboard:read` is 403, a revoked token 401.
+#[tokio::test]
+async fn dashboard_write_tokens_reach_the_admin_api() {
+    let srv = TestServer::start().await;
+    let (writer_id, writer) = token(&srv, &["dashboard:write"], None).await;
+    let (_, reader) = token(&srv, &["dashboard:read"], None).await;
+    let as_token = |method: Method, path: &str, token: &str, body: Option<Value>| {
+        let mut request = srv.request(method, path).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        srv.exec(request)
+    };
+    let (status, _, published) = as_token(
+        Method::POST,
+        "/admin/announcements",
+        &writer,
+        announcement(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{published}");
+    assert_eq!(published["title"], "Maintenance");
+    for path in ["/admin/announcements", "/admin/agents", "/admin/tokens"] {
+        let (status, _, body) = as_token(Method::GET, path, &writer, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let (status, _, body) = as_token(Method::GET, path, &reader, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
+    let (status, _, _) = as_token(
+        Method::POST,
+        "/admin/announcements",
+        &reader,
+        announcement(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let revoke = format!("/tokens/{writer_id}");
+    let (status, _) = daemon(&srv, Method::DELETE, &revoke, Some(ADMIN_KEY), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = as_token(Method::GET, "/admin/announcements", &writer, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, list) = srv
+        .admin(Method::GET, "/admin/announcements", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "only the writer published"
+    );
 }
 
 /// A server without an admin key refuses every admin request with 403, whatever key is sent.

@@ -118,6 +118,11 @@ impl ApiToken {
             .iter()
             .any(|s| matches!(s, Scope::DashboardRead | Scope::DashboardWrite))
     }
+
+    /// `dashboard:write`: the dashboards and the admin API.
+    pub fn may_administer(&self) -> bool {
+        self.scopes.contains(&Scope::DashboardWrite)
+    }
 }
 
 /// The body of `POST /tokens`; validated by [`Tokens::create`].
@@ -251,6 +256,19 @@ impl Tokens {
     }
 }
 
+/// `Forbidden` unless `token` has `dashboard:write`.
+pub fn require_admin(token: &ApiToken) -> Result<()> {
+    if token.may_administer() {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Forbidden,
+            "insufficient_scope",
+            "This token lacks the dashboard:write scope",
+        ))
+    }
+}
+
 /// `Forbidden` unless `token` may read dashboards.
 pub fn require_dashboard_read(token: &ApiToken) -> Result<()> {
     if token.may_read_dashboard() {
@@ -295,6 +313,8 @@ mod tests {
             revoked_at: None,
         };
         assert!(token(&["dashboard:write"]).may_read_dashboard());
+        assert!(token(&["dashboard:write"]).may_administer());
+        assert!(!token(&["dashboard:read"]).may_administer());
         assert!(!token(&["agent:*"]).may_read_dashboard());
         assert!(token(&["agent:*"]).may_call("support"));
         assert!(token(&["agent:support"]).may_call("support"));

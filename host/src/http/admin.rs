@@ -20,7 +20,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Publish an announcement to every agent (once each, by inbox or stream).
-#[utoipa::path(post, path = "/admin/announcements", tag = "admin", security(("admin_key" = [])),
+#[utoipa::path(post, path = "/admin/announcements", tag = "admin", security(("admin_key" = []), ("agx_live" = [])),
     request_body = NewAnnouncement,
     responses((status = 200, body = Announcement), (status = 403, description = "wrong or unset admin key"),
         (status = 422, description = "missing X-Admin-Key or invalid field")))]
@@ -33,7 +33,7 @@ async fn announce(
 }
 
 /// All announcements, newest first.
-#[utoipa::path(get, path = "/admin/announcements", tag = "admin", security(("admin_key" = [])),
+#[utoipa::path(get, path = "/admin/announcements", tag = "admin", security(("admin_key" = []), ("agx_live" = [])),
     responses((status = 200, body = [Announcement]), (status = 403, description = "wrong or unset admin key"),
         (status = 422, description = "missing X-Admin-Key")))]
 async fn list(
@@ -44,7 +44,7 @@ async fn list(
 }
 
 /// Every agent of the network, registered and hosted, oldest first (never a key or a hash).
-#[utoipa::path(get, path = "/admin/agents", tag = "admin", security(("admin_key" = [])),
+#[utoipa::path(get, path = "/admin/agents", tag = "admin", security(("admin_key" = []), ("agx_live" = [])),
     responses((status = 200, body = [AgentOverview]), (status = 403, description = "wrong or unset admin key"),
         (status = 422, description = "missing X-Admin-Key")))]
 async fn agents(
@@ -56,7 +56,7 @@ async fn agents(
 
 /// Every `agx_live_` token, revoked and expired ones included, oldest first: the daemon's
 /// `GET /tokens`, never the token itself. Create and revoke them on the daemon.
-#[utoipa::path(get, path = "/admin/tokens", tag = "admin", security(("admin_key" = [])),
+#[utoipa::path(get, path = "/admin/tokens", tag = "admin", security(("admin_key" = []), ("agx_live" = [])),
     responses((status = 200, body = [ApiToken]), (status = 403, description = "wrong or unset admin key"),
         (status = 422, description = "missing X-Admin-Key")))]
 async fn tokens(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<ApiToken>>, ApiError> {

@@ -3,6 +3,7 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::AdminCheck;
+use crate::auth::tokens::{TOKEN_PREFIX, require_admin};
 use crate::network::model::Agent;
 use crate::network::{Error, ErrorKind};
 use axum::body::Bytes;
@@ -110,8 +111,10 @@ pub fn bearer_header(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Passes only with the right `X-Admin-Key`: missing → 422 (a required header, as the
-/// compatible network answers), wrong or none configured → 403.
+/// Passes with the right `X-Admin-Key`, or (without that header) an `agx_live_` token with
+/// `dashboard:write` as Bearer. No credential → 422 (a required header, as the compatible
+/// network answers); wrong key, none configured, or a token without the scope → 403; an
+/// unknown, revoked or expired token → 401.
 pub struct Admin;
 
 pub const ADMIN_KEY_HEADER: &str = "x-admin-key";
@@ -124,6 +127,13 @@ impl FromRequestParts<AppState> for Admin {
             .headers
             .get(ADMIN_KEY_HEADER)
             .map(|v| v.to_str().unwrap_or_default());
+        if presented.is_none()
+            && let Some(token) = bearer(parts).filter(|t| t.starts_with(TOKEN_PREFIX))
+        {
+            let token = state.tokens.authenticate(Some(token)).await?;
+            require_admin(&token)?;
+            return Ok(Admin);
+        }
         match state.admin.check(presented) {
             AdminCheck::Granted => Ok(Admin),
             AdminCheck::Missing => {
