@@ -22,7 +22,7 @@ fn hosted(responder: PathBuf) -> AgentConfig {
     }
 }
 
-fn fixture(name: &str) -> PathBuf {
+pub fn fixture(name: &str) -> PathBuf {
     repo(&format!("tests/fixtures/plugins/{name}.toml"))
 }
 

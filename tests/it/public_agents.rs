@@ -2,6 +2,7 @@
 //! contract's order, chat sessions, task events over SSE, and access changed by a reload.
 
 use crate::common::{ADMIN_KEY, TestServer};
+use crate::plugins::fixture;
 use agentx::config::{Access, AgentConfig, Config};
 use agentx::plugins::Capability;
 use reqwest::{Method, StatusCode};
@@ -431,6 +432,21 @@ async fn history_reads_the_public_chat_session() {
     );
 }
 
+/// Replaces agentx.json in `dir` with `agents` the way editors save: a new file renamed over
+/// the old one.
+pub fn rewrite_config(dir: &Path, agents: &Value) {
+    let staged = dir.join(".agentx.json.swp");
+    std::fs::write(&staged, json!({ "agents": agents }).to_string()).unwrap();
+    std::fs::rename(staged, dir.join("agentx.json")).unwrap();
+}
+
+/// `POST /reload`, which must succeed; returns its report.
+pub async fn reload(srv: &TestServer) -> Value {
+    let (status, report) = daemon(srv, Method::POST, "/reload", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
+
 /// A private agent becomes callable once agentx.json says it is public and the server
 /// reloads; the reload reports what changed.
 #[tokio::test]
@@ -449,13 +465,8 @@ async fn private_becomes_public_on_reload() {
     );
 
     let agents = json!({"bot": {"responder": echo, "access": "public"}, "new": {"responder": echo, "access": "public"}});
-    std::fs::write(
-        dir.path().join("agentx.json"),
-        json!({ "agents": agents }).to_string(),
-    )
-    .unwrap();
-    let (status, report) = daemon(&srv, Method::POST, "/reload", None, None).await;
-    assert_eq!(status, StatusCode::OK, "{report}");
+    rewrite_config(dir.path(), &agents);
+    let report = reload(&srv).await;
     assert_eq!(report["reloaded"], json!(["bot", "new"]), "{report}");
     assert_eq!(report["failed"], json!([]));
     assert_eq!(
@@ -467,7 +478,7 @@ async fn private_becomes_public_on_reload() {
         StatusCode::OK
     );
 
-    let (_, again) = daemon(&srv, Method::POST, "/reload", None, None).await;
+    let again = reload(&srv).await;
     assert_eq!(again["unchanged"], json!(["bot", "new"]), "{again}");
 }
 
@@ -702,13 +713,6 @@ async fn split_mode_forwards_and_fails_fast_without_daemon() {
     front.stop().await;
 }
 
-/// A fixture plugin's manifest, as a path agentx.json can name.
-fn fixture(name: &str) -> String {
-    repo(&format!("tests/fixtures/plugins/{name}.toml"))
-        .display()
-        .to_string()
-}
-
 /// A public agent whose responder keeps failing is marked degraded after 5 consecutive
 /// failures and from then on answers 503 without running; one with no responder at all
 /// answers 503 too. A reload giving both a working plugin brings them back.
@@ -720,7 +724,7 @@ async fn degraded_or_missing_responder_is_503_until_reloaded() {
             c,
             dir.path(),
             &json!({
-                "flaky": {"responder": fixture("trap"), "access": "public"},
+                "flaky": {"responder": fixture("trap").display().to_string(), "access": "public"},
                 "mute": {"access": "public"},
             }),
         );
@@ -757,13 +761,8 @@ async fn degraded_or_missing_responder_is_503_until_reloaded() {
         "flaky": {"responder": echo, "access": "public"},
         "mute": {"responder": echo, "access": "public"},
     });
-    std::fs::write(
-        dir.path().join("agentx.json"),
-        json!({ "agents": agents }).to_string(),
-    )
-    .unwrap();
-    let (status, report) = daemon(&srv, Method::POST, "/reload", None, None).await;
-    assert_eq!(status, StatusCode::OK, "{report}");
+    rewrite_config(dir.path(), &agents);
+    let report = reload(&srv).await;
     assert_eq!(report["reloaded"], json!(["flaky", "mute"]), "{report}");
     for agent in ["flaky", "mute"] {
         let (status, reply) = public(&srv, agent, Some(&app), hi.clone()).await;

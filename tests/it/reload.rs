@@ -4,7 +4,7 @@
 
 use crate::common::{TestServer, assert_error, eventually};
 use crate::plugins::connect_hosted;
-use crate::public_agents::{config_file, daemon, public, repo, token};
+use crate::public_agents::{config_file, daemon, public, reload, repo, rewrite_config, token};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -141,14 +141,6 @@ async fn reload_under_load_drops_nothing() {
     assert_eq!(failures.load(Ordering::Relaxed), 0, "no call failed");
 }
 
-/// Replaces agentx.json in `dir` with `agents` the way editors save: a new file renamed over
-/// the old one.
-fn rewrite_config(dir: &Path, agents: &Value) {
-    let staged = dir.join(".agentx.json.swp");
-    std::fs::write(&staged, json!({ "agents": agents }).to_string()).unwrap();
-    std::fs::rename(staged, dir.join("agentx.json")).unwrap();
-}
-
 /// Installs the `closed` policy fixture (denies everything) in `dir`; `broken` puts its
 /// component behind a manifest claiming another name, so it fails `describe`.
 fn install_closed_policy(dir: &Path, broken: bool) {
@@ -162,12 +154,6 @@ fn install_closed_policy(dir: &Path, broken: bool) {
         manifest
     };
     std::fs::write(dir.join("plugin.toml"), manifest).unwrap();
-}
-
-async fn reload(srv: &TestServer) -> Value {
-    let (status, report) = daemon(srv, Method::POST, "/reload", None, None).await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    report
 }
 
 /// An `info` message from `from` to hosted agent `to`, as the policy decides it.
