@@ -79,6 +79,10 @@ pub struct ServerConfig {
     /// Port of the operator listener; always bound to loopback.
     pub daemon_port: u16,
     pub data_dir: PathBuf,
+    /// Where compiled plugins are kept; default `<data_dir>/plugin-cache`. Servers may share
+    /// one: entries are named by the component's sha256 and the engine's compatibility hash
+    /// and written by rename.
+    pub plugin_cache_dir: Option<PathBuf>,
     /// Base URL for links handed out (join URLs); default: the request's Host.
     pub public_url: Option<String>,
     /// Admin key; `AGENTX_ADMIN_KEY` overrides it. Unset: admin routes answer 403.
@@ -98,6 +102,7 @@ impl Default for ServerConfig {
             port: DEFAULT_PORT,
             daemon_port: DEFAULT_DAEMON_PORT,
             data_dir: PathBuf::from("./data"),
+            plugin_cache_dir: None,
             public_url: None,
             admin_key: None,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,

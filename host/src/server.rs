@@ -86,7 +86,10 @@ pub async fn start(
         ..NetworkSettings::default()
     };
     let runtime = Arc::new(PluginRuntime::new(
-        server.data_dir.join("plugin-cache"),
+        server
+            .plugin_cache_dir
+            .clone()
+            .unwrap_or_else(|| server.data_dir.join("plugin-cache")),
         HostServices {
             store: store.clone(),
             clock: clock.clone(),

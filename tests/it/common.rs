@@ -13,6 +13,11 @@ use tempfile::TempDir;
 
 pub const ADMIN_KEY: &str = "test-admin-key";
 
+/// The compile cache every test server shares, under Cargo's scratch directory for tests.
+pub fn shared_plugin_cache() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
+}
+
 pub struct TestServer {
     /// `http://127.0.0.1:<port>` of the public listener.
     pub base: String,
@@ -45,6 +50,9 @@ impl TestServer {
         config.server.port = 0;
         config.server.daemon_port = 0;
         config.server.data_dir = data.path().to_owned();
+        // One compile cache for the whole run (and the next): each plugin, the big Python
+        // example above all, is compiled once instead of once per test.
+        config.server.plugin_cache_dir = Some(shared_plugin_cache());
         adjust(&mut config);
         let clock = Arc::new(ManualClock::default());
         let running = launch(&config, &secrets, &clock).await;

@@ -346,6 +346,8 @@ async fn undeclared_imports_are_refused_at_load() {
 async fn second_start_compiles_nothing() {
     let mut srv = TestServer::start_with(|c: &mut Config| {
         c.agents.insert("echo".into(), hosted(repo("plugins/echo")));
+        // Its own cache (the default place), so that only this server writes to it.
+        c.server.plugin_cache_dir = None;
     })
     .await;
     let cache = srv.data_dir().join("plugin-cache");
