@@ -182,10 +182,7 @@ pub async fn start(
         public_agents: Arc::new(PublicAgents::new(tokens, hosted.clone(), tasks)),
         reloader,
     };
-    let rate = RateLimit {
-        per_second: server.rate_limit.per_second,
-        burst: server.rate_limit.burst,
-    };
+    let rate = rate_limit(server);
 
     let running = Running {
         public_addr,
@@ -240,9 +237,11 @@ pub async fn start_public(config: &Config, daemon_url: url::Url) -> Result<Runni
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
     };
-    running
-        .tasks
-        .spawn(serve(public, http::split_public_router(state), shutdown));
+    running.tasks.spawn(serve(
+        public,
+        http::split_public_router(state, rate_limit(server)),
+        shutdown,
+    ));
     tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx public listener is serving");
     Ok(running)
 }
@@ -258,6 +257,13 @@ impl Running {
             }
         }
         tracing::info!("agentx stopped");
+    }
+}
+
+fn rate_limit(server: &crate::config::ServerConfig) -> RateLimit {
+    RateLimit {
+        per_second: server.rate_limit.per_second,
+        burst: server.rate_limit.burst,
     }
 }
 

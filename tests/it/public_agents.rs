@@ -7,6 +7,7 @@ use agentx::config::{Access, AgentConfig, Config};
 use agentx::plugins::Capability;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -604,28 +605,80 @@ async fn task_stream_sees_both_channels() {
     assert_eq!(text.1["content"], "echo: over the network");
 }
 
-/// `POST /task` with `Accept: text/event-stream` streams that one task's events and ends.
+/// `POST /task` with `Accept: text/event-stream`, or `"stream": true`, streams that one
+/// task's events and ends.
 #[tokio::test]
 async fn daemon_task_streams_its_events() {
     let srv = TestServer::start_with(agents).await;
-    let response = srv
-        .http
-        .post(format!("{}/task", srv.daemon))
+    let task = srv.http.post(format!("{}/task", srv.daemon));
+    let by_header = task
+        .try_clone()
+        .unwrap()
         .header("accept", "text/event-stream")
-        .json(&json!({"agent": "echo", "message": "streamed"}))
-        .send()
+        .json(&json!({"agent": "echo", "message": "streamed"}));
+    let by_field = task.json(&json!({"agent": "echo", "message": "streamed", "stream": true}));
+    for request in [by_header, by_field] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let events = read_events(response, |_| false).await;
+        let kinds: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["start", "text", "done"],
+            "the stream ends after done: {events:?}"
+        );
+        assert_eq!(events[2].1["content"], "echo: streamed");
+        assert_eq!(events[0].1["channel"], "daemon");
+    }
+}
+
+/// Public-agent calls are rate-limited per token like every route, answered in their own
+/// error shape, on the public listener and on split mode's front alike; the daemon's unknown
+/// routes and methods answer `{"error"}` too.
+#[tokio::test]
+async fn public_calls_are_rate_limited_in_their_error_shape() {
+    let burst = 3;
+    let limit = |c: &mut Config| {
+        c.server.rate_limit.per_second = NonZeroU32::new(1).unwrap();
+        c.server.rate_limit.burst = NonZeroU32::new(burst).unwrap();
+    };
+    let srv = TestServer::start_with(|c| {
+        agents(c);
+        limit(c);
+    })
+    .await;
+    let (_, app) = token(&srv, &["agent:echo"], None).await;
+    let mut config = Config::default();
+    config.server.port = 0;
+    limit(&mut config);
+    let front = agentx::server::start_public(&config, srv.daemon.parse().unwrap())
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let events = read_events(response, |_| false).await;
-    let kinds: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
-    assert_eq!(
-        kinds,
-        ["start", "text", "done"],
-        "the stream ends after done: {events:?}"
-    );
-    assert_eq!(events[2].1["content"], "echo: streamed");
-    assert_eq!(events[0].1["channel"], "daemon");
+    for base in [srv.base.clone(), format!("http://{}", front.public_addr)] {
+        let mut limited = None;
+        // One token a second comes back: twice the burst in well under a second must run out.
+        for _ in 0..burst * 2 {
+            let reply =
+                public_at(&srv.http, &base, "echo", Some(&app), r#"{"message": "hi"}"#).await;
+            if reply.0 == StatusCode::TOO_MANY_REQUESTS {
+                limited = Some(reply);
+                break;
+            }
+            assert_eq!(reply.0, StatusCode::OK, "{}", reply.1);
+        }
+        assert_refused(
+            &limited.expect("the burst runs out"),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    front.stop().await;
+
+    let (status, body) = daemon(&srv, Method::GET, "/nowhere", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string(), "{body}");
+    let (status, body) = daemon(&srv, Method::GET, "/reload", None, None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body["error"].is_string(), "{body}");
 }
 
 /// Split mode: a public listener apart from the daemon forwards each call and the task

@@ -27,6 +27,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use serde::Serialize;
+use serde_json::json;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -164,22 +165,32 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
 
 /// Split mode's public listener (`agentx serve --role public`): the public-agent routes,
 /// answered by the daemon of another process, and `/health`.
-pub fn split_public_router(state: public_agents::SplitState) -> Router {
+pub fn split_public_router(state: public_agents::SplitState, rate: RateLimit) -> Router {
     let body_limit = state.body_limit;
+    let limiter = rate_limit::limiter(rate.per_second, rate.burst);
+    spawn_limiter_pruning(limiter.clone(), state.shutdown.clone());
     public_agents::split_routes()
         .route("/health", get(health))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            rate_limit::enforce,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// The daemon listener's router (loopback only).
+/// The daemon listener's router (loopback only). Its errors are `{"error": "..."}`.
 pub fn daemon_router(state: AppState) -> Router {
     daemon::routes()
         .route("/health", get(health))
-        .fallback(not_found)
+        .method_not_allowed_fallback(|| async {
+            let error = json!({"error": "Method not allowed"});
+            (StatusCode::METHOD_NOT_ALLOWED, Json(error))
+        })
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "Not found"}))) })
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -4,7 +4,7 @@
 //! admin key), so a flood is refused before it costs a database lookup; requests without
 //! one are keyed by client address.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorReply};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -28,10 +28,17 @@ pub async fn enforce(State(limiter): State<Limiter>, request: Request, next: Nex
     let key = credential_key(&request);
     match limiter.check_key(&key) {
         Ok(()) => next.run(request).await,
-        Err(not_until) => ApiError::RateLimited {
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        Err(not_until) => {
+            let refusal = ApiError::RateLimited {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            };
+            // Public-agent routes (`/api/…`) answer in their own error shape.
+            if request.uri().path().starts_with("/api/") {
+                ErrorReply(refusal).into_response()
+            } else {
+                refusal.into_response()
+            }
         }
-        .into_response(),
     }
 }
 
