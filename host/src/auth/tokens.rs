@@ -258,28 +258,23 @@ impl Tokens {
 
 /// `Forbidden` unless `token` has `dashboard:write`.
 pub fn require_admin(token: &ApiToken) -> Result<()> {
-    if token.may_administer() {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::Forbidden,
-            "insufficient_scope",
-            "This token lacks the dashboard:write scope",
-        ))
-    }
+    require(token.may_administer(), "dashboard:write")
 }
 
 /// `Forbidden` unless `token` may read dashboards.
 pub fn require_dashboard_read(token: &ApiToken) -> Result<()> {
-    if token.may_read_dashboard() {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::Forbidden,
-            "insufficient_scope",
-            "This token lacks the dashboard:read scope",
-        ))
+    require(token.may_read_dashboard(), "dashboard:read")
+}
+
+fn require(granted: bool, scope: &str) -> Result<()> {
+    if granted {
+        return Ok(());
     }
+    Err(Error::new(
+        ErrorKind::Forbidden,
+        "insufficient_scope",
+        format!("This token lacks the {scope} scope"),
+    ))
 }
 
 #[cfg(test)]
