@@ -13,7 +13,8 @@
 //! - [`http`]: one router per listener; thin handlers; the error → response mapping.
 //! - [`network`]: the domain (agents, invites, connections, permissions, messages,
 //!   threads, announcements); knows nothing of HTTP.
-//! - [`auth`]: dashboard session tokens and the admin key (API keys live with accounts).
+//! - [`auth`]: dashboard session tokens, the admin key, and `agx_live_` tokens with their
+//!   scopes (API keys live with accounts).
 //! - [`store`]: the persistence interface and its redb backend with group commit.
 //! - [`notify`]: wake-ups for long-polls.
 //! - [`pages`]: the setup and join guide, the listener script, the API reference (`/docs`),

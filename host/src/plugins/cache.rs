@@ -7,6 +7,7 @@
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -61,8 +62,13 @@ impl ComponentCache {
 
     fn store(&self, entry: &Path, component: &Component) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        // Write then rename, so a crash or a concurrent load never sees half a file.
-        let partial = entry.with_extension(format!("partial-{}", std::process::id()));
+        // Write then rename, so a crash or a concurrent load never sees half a file. Each
+        // write has its own partial file: servers in one process (or several processes) may
+        // share the directory and compile the same component at once, and a file someone
+        // has mapped must never be rewritten in place.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let write = WRITES.fetch_add(1, Ordering::Relaxed);
+        let partial = entry.with_extension(format!("partial-{}-{write}", std::process::id()));
         std::fs::write(&partial, component.serialize()?)?;
         std::fs::rename(&partial, entry)?;
         Ok(())
