@@ -136,4 +136,17 @@ async fn c_greeter_greets_by_the_clock_and_sees_nothing_of_the_host() {
     assert_eq!(task(&srv, "c-greeter", "bob", "c1", "").await, "");
 
     assert_sees_nothing_of_the_host(&srv, "c-greeter").await;
+    // What the guest wrote to its WASI stderr is in the agent's plugin log, as a warning.
+    let (_, status) = daemon(&srv, Method::GET, "/agents/c-greeter/plugins", None, None).await;
+    let log = status["responder"]["log"].as_array().unwrap();
+    let printed = log.iter().find(|e| {
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("sandbox probe of "))
+    });
+    let printed = printed.unwrap_or_else(|| panic!("stderr in the log: {status}"));
+    assert_eq!(
+        (&printed["source"], &printed["level"]),
+        (&json!("plugin"), &json!("warn"))
+    );
 }

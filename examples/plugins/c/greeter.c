@@ -57,6 +57,8 @@ static const char *salutation(void) {
 }
 
 static void sandbox_report(greeter_option_reply_t *ret, const char *path, const char *var) {
+  // stderr is captured by the host into this agent's plugin log.
+  fprintf(stderr, "sandbox probe of %s and %s\n", path, var);
   char seen_file[64];
   FILE *file = fopen(path, "rb");
   if (file) {
