@@ -4,13 +4,12 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorReply};
-use super::extract::{ADMIN_KEY_HEADER, JsonBody};
+use super::extract::{JsonBody, check_admin_key};
 use super::public_agents::{self, task_events};
-use crate::auth::AdminCheck;
 use crate::auth::tokens::{ApiToken, CreatedToken, NewToken};
 use crate::hosted::{HostedAgent, ReloadReport};
+use crate::network::Error;
 use crate::network::connections::{AcceptInvite, ConnectionView};
-use crate::network::{Error, ErrorKind};
 use crate::plugins::log::LogEntry;
 use crate::tasks::{DAEMON, TaskContext, TaskResult};
 use axum::extract::{FromRequestParts, Path, State};
@@ -54,22 +53,9 @@ impl FromRequestParts<AppState> for DaemonAdmin {
     type Rejection = ErrorReply;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ErrorReply> {
-        let presented = parts
-            .headers
-            .get(ADMIN_KEY_HEADER)
-            .map(|v| v.to_str().unwrap_or_default());
-        match state.admin.check(presented) {
-            AdminCheck::Granted => Ok(DaemonAdmin),
-            AdminCheck::Missing => {
-                Err(Error::unauthorized("X-Admin-Key header is required").into())
-            }
-            AdminCheck::Denied => Err(Error::new(
-                ErrorKind::Forbidden,
-                "invalid_admin_key",
-                "Invalid admin key",
-            )
-            .into()),
-        }
+        let missing = || Error::unauthorized("X-Admin-Key header is required");
+        check_admin_key(parts, state, missing)?;
+        Ok(DaemonAdmin)
     }
 }
 

@@ -123,29 +123,38 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = parts
-            .headers
-            .get(ADMIN_KEY_HEADER)
-            .map(|v| v.to_str().unwrap_or_default());
-        if presented.is_none()
+        if !parts.headers.contains_key(ADMIN_KEY_HEADER)
             && let Some(token) = bearer(parts).filter(|t| t.starts_with(TOKEN_PREFIX))
         {
             let token = state.tokens.authenticate(Some(token)).await?;
             require_admin(&token)?;
             return Ok(Admin);
         }
-        match state.admin.check(presented) {
-            AdminCheck::Granted => Ok(Admin),
-            AdminCheck::Missing => {
-                Err(Error::malformed("X-Admin-Key", "X-Admin-Key header is required").into())
-            }
-            AdminCheck::Denied => Err(Error::new(
-                ErrorKind::Forbidden,
-                "invalid_admin_key",
-                "Invalid admin key",
-            )
-            .into()),
-        }
+        let missing = || Error::malformed("X-Admin-Key", "X-Admin-Key header is required");
+        check_admin_key(parts, state, missing)?;
+        Ok(Admin)
+    }
+}
+
+/// The `X-Admin-Key` check of both listeners; only the answer to a missing header differs
+/// (`missing`). Wrong key, or none configured → 403.
+pub fn check_admin_key(
+    parts: &Parts,
+    state: &AppState,
+    missing: impl FnOnce() -> Error,
+) -> Result<(), Error> {
+    let presented = parts
+        .headers
+        .get(ADMIN_KEY_HEADER)
+        .map(|v| v.to_str().unwrap_or_default());
+    match state.admin.check(presented) {
+        AdminCheck::Granted => Ok(()),
+        AdminCheck::Missing => Err(missing()),
+        AdminCheck::Denied => Err(Error::new(
+            ErrorKind::Forbidden,
+            "invalid_admin_key",
+            "Invalid admin key",
+        )),
     }
 }
 
