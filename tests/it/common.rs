@@ -117,21 +117,14 @@ impl TestServer {
         key: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        let mut request = self.request(method, path);
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("request reaches the server");
-        let status = response.status();
-        let text = response.text().await.expect("response body");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
+        let (status, _, value) = self.exec(request).await;
         (status, value)
     }
 
@@ -143,16 +136,7 @@ impl TestServer {
     /// Sends a prepared request; returns the status, the headers and the JSON body
     /// (`Value::Null` when there is none, a string when it is not JSON).
     pub async fn exec(&self, request: RequestBuilder) -> (StatusCode, HeaderMap, Value) {
-        let response = request.send().await.expect("request reaches the server");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("response body");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, headers, value)
+        send(request).await
     }
 
     /// The JSON answer to a credential-less request to any URL (either listener).
@@ -219,20 +203,20 @@ impl TestServer {
 
     /// `GET /messages/inbox?limit=<limit>`, asserting 200.
     pub async fn inbox(&self, agent: &TestAgent, limit: usize) -> Value {
-        let (status, inbox) = self
-            .get(&format!("/messages/inbox?limit={limit}"), &agent.key)
-            .await;
-        assert_eq!(status, StatusCode::OK, "inbox: {inbox}");
-        inbox
+        self.get_ok(&format!("/messages/inbox?limit={limit}"), agent)
+            .await
     }
 
     /// `GET /messages/stream?timeout=<seconds>`, asserting 200.
     pub async fn stream(&self, agent: &TestAgent, seconds: u64) -> Value {
-        let (status, inbox) = self
-            .get(&format!("/messages/stream?timeout={seconds}"), &agent.key)
-            .await;
-        assert_eq!(status, StatusCode::OK, "stream: {inbox}");
-        inbox
+        self.get_ok(&format!("/messages/stream?timeout={seconds}"), agent)
+            .await
+    }
+
+    async fn get_ok(&self, path: &str, agent: &TestAgent) -> Value {
+        let (status, body) = self.get(path, &agent.key).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        body
     }
 
     /// Registers a fresh agent and returns it.
@@ -291,6 +275,21 @@ impl TestServer {
         assert_eq!(status, StatusCode::OK, "send: {message}");
         message
     }
+}
+
+/// Sends a prepared request to any listener; returns the status, the headers and the JSON
+/// body (`Value::Null` when there is none, a string when it is not JSON).
+pub async fn send(request: RequestBuilder) -> (StatusCode, HeaderMap, Value) {
+    let response = request.send().await.expect("request reaches the server");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("response body");
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, headers, value)
 }
 
 /// Re-checks `condition` until it holds, failing with `what` after `within`. For effects of

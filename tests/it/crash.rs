@@ -1,7 +1,7 @@
 //! A real `agentx serve` process killed (SIGKILL) while a hosted agent is answering: after
 //! a restart on the same data directory, the message it had taken is answered, once.
 
-use crate::common::eventually;
+use crate::common::{eventually, send};
 use crate::public_agents::repo;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -74,9 +74,9 @@ async fn call(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.expect("agentx answers");
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    let (status, _, body) = send(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
 }
 
 /// The messages of `thread` that `from` sent.

@@ -1,7 +1,7 @@
 //! Public agents: `agx_live_` tokens through the daemon, the public endpoint's checks in the
 //! contract's order, chat sessions, task events over SSE, and access changed by a reload.
 
-use crate::common::{ADMIN_KEY, TestServer};
+use crate::common::{ADMIN_KEY, TestServer, send};
 use crate::plugins::fixture;
 use agentx::config::{Access, AgentConfig, Config};
 use agentx::plugins::Capability;
@@ -52,10 +52,8 @@ pub async fn daemon(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.expect("daemon answers");
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let (status, _, body) = send(request).await;
+    (status, body)
 }
 
 /// Creates a token with `scopes` (and `expires_days`); returns `(id, token)`.
@@ -104,10 +102,8 @@ async fn public_at(
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let response = request.send().await.expect("the public listener answers");
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let (status, _, body) = send(request).await;
+    (status, body)
 }
 
 pub async fn public(
