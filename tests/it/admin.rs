@@ -2,7 +2,7 @@
 //! exactly once by inbox or by stream.
 
 use crate::common::{ADMIN_KEY, TestServer, assert_error};
-use crate::public_agents::{daemon, token};
+use crate::public_agents::{revoke, token};
 use agentx::server::Secrets;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -93,9 +93,7 @@ async fn dashboard_write_tokens_reach_the_admin_api() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let revoke = format!("/tokens/{writer_id}");
-    let (status, _) = daemon(&srv, Method::DELETE, &revoke, Some(ADMIN_KEY), None).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(revoke(&srv, &writer_id).await.0, StatusCode::NO_CONTENT);
     let (status, _, _) = as_token(Method::GET, "/admin/announcements", &writer, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, list) = srv

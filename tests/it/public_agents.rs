@@ -77,6 +77,12 @@ pub async fn token(
     )
 }
 
+/// `DELETE /tokens/{id}` on the daemon with the admin key.
+pub async fn revoke(srv: &TestServer, id: &str) -> (StatusCode, Value) {
+    let path = format!("/tokens/{id}");
+    daemon(srv, Method::DELETE, &path, Some(ADMIN_KEY), None).await
+}
+
 /// `POST /api/public/agents/{agent}/messages` with a raw body.
 pub async fn public_raw(
     srv: &TestServer,
@@ -186,19 +192,10 @@ async fn tokens_are_managed_through_the_daemon() {
     );
 
     let id = created["id"].as_str().unwrap();
-    let (status, _) = daemon(
-        &srv,
-        Method::DELETE,
-        &format!("/tokens/{id}"),
-        Some(ADMIN_KEY),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(revoke(&srv, id).await.0, StatusCode::NO_CONTENT);
     let (_, list) = daemon(&srv, Method::GET, "/tokens", Some(ADMIN_KEY), None).await;
     assert!(list[0]["revoked_at"].is_string(), "{list}");
-    let unknown = daemon(&srv, Method::DELETE, "/tokens/nope", Some(ADMIN_KEY), None).await;
-    assert_refused(&unknown, StatusCode::NOT_FOUND);
+    assert_refused(&revoke(&srv, "nope").await, StatusCode::NOT_FOUND);
 }
 
 /// Every status of the public endpoint, in the contract's order of checks: 401 before 404
@@ -325,15 +322,7 @@ async fn expiry_and_revocation_take_effect_at_once() {
         &public(&srv, "echo", Some(&expiring), hi.clone()).await,
         StatusCode::UNAUTHORIZED,
     );
-    let (status, _) = daemon(
-        &srv,
-        Method::DELETE,
-        &format!("/tokens/{id}"),
-        Some(ADMIN_KEY),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(revoke(&srv, &id).await.0, StatusCode::NO_CONTENT);
     assert_refused(
         &public(&srv, "echo", Some(&revoked), hi).await,
         StatusCode::UNAUTHORIZED,
