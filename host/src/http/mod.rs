@@ -137,9 +137,7 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
             .to_json()
             .expect("the OpenAPI document serialises"),
     );
-    let limiter = rate_limit::limiter(rate.per_second, rate.burst);
-    spawn_limiter_pruning(limiter.clone(), state.shutdown.clone());
-    router
+    let router = router
         .merge(pages::routes())
         .route(
             "/openapi.json",
@@ -152,26 +150,30 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
         )
         // NB: after every route, since it applies to the method routers registered so far.
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            limiter,
-            rate_limit::enforce,
-        ))
-        .layer(DefaultBodyLimit::max(state.body_limit))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .fallback(not_found);
+    facing_the_internet(router, rate, state.body_limit, state.shutdown.clone()).with_state(state)
 }
 
 /// Split mode's public listener (`agentx serve --role public`): the public-agent routes,
 /// answered by the daemon of another process, and `/health`.
 pub fn split_public_router(state: public_agents::SplitState, rate: RateLimit) -> Router {
-    let body_limit = state.body_limit;
-    let limiter = rate_limit::limiter(rate.per_second, rate.burst);
-    spawn_limiter_pruning(limiter.clone(), state.shutdown.clone());
-    public_agents::split_routes()
+    let router = public_agents::split_routes()
         .route("/health", get(health))
-        .fallback(not_found)
+        .fallback(not_found);
+    facing_the_internet(router, rate, state.body_limit, state.shutdown.clone()).with_state(state)
+}
+
+/// What every public listener wraps its routes in: the per-credential rate limit (its
+/// state pruned until `shutdown`), the body limit, panics as JSON 500s, request tracing.
+fn facing_the_internet<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    rate: RateLimit,
+    body_limit: usize,
+    shutdown: CancellationToken,
+) -> Router<S> {
+    let limiter = rate_limit::limiter(rate.per_second, rate.burst);
+    spawn_limiter_pruning(limiter.clone(), shutdown);
+    router
         .layer(axum::middleware::from_fn_with_state(
             limiter,
             rate_limit::enforce,
@@ -179,7 +181,6 @@ pub fn split_public_router(state: public_agents::SplitState, rate: RateLimit) ->
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// The daemon listener's router (loopback only). Its errors are `{"error": "..."}`.
