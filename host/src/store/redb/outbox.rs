@@ -1,7 +1,9 @@
 //! The webhook outbox in redb. Deliveries are queued inside the transaction that stores
 //! their message or announcement, so a committed message always has its delivery.
 
-use super::{AGENTS, RedbStore, Wake, get_json, next_seq, put_json, require};
+use super::RedbStore;
+use super::tables::{AGENTS, get_json, next_seq, put_json, require};
+use super::writer::Wake;
 use crate::network::model::{Agent, Announcement, Message};
 use crate::network::webhooks::{DeliveryStatus, WebhookDelivery, WebhookEvent, new_secret};
 use crate::store::outbox::{AttemptOutcome, OUTBOX_TOPIC, Outbox, Outgoing};

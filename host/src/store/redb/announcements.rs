@@ -1,0 +1,30 @@
+//! Announcements to every agent. Each agent's cursor into them is advanced by
+//! [`super::messages::take_pending`], which hands them over with the queued messages.
+
+use super::outbox;
+use super::tables::{ANNOUNCEMENTS, next_seq};
+use super::writer::Wake;
+use crate::network::model::Announcement;
+use crate::store::Result;
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+pub(super) fn insert_announcement(
+    txn: &WriteTransaction,
+    wakes: &mut Vec<Wake>,
+    announcement: &Announcement,
+) -> Result<()> {
+    let seq = next_seq(txn)?;
+    txn.open_table(ANNOUNCEMENTS)?
+        .insert(seq, serde_json::to_vec(announcement)?.as_slice())?;
+    outbox::queue_announcement(txn, announcement, wakes)?;
+    wakes.push(Wake::All);
+    Ok(())
+}
+
+pub(super) fn announcements(txn: &ReadTransaction) -> Result<Vec<Announcement>> {
+    txn.open_table(ANNOUNCEMENTS)?
+        .iter()?
+        .rev()
+        .map(|entry| Ok(serde_json::from_slice(entry?.1.value())?))
+        .collect()
+}

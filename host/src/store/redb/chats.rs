@@ -1,0 +1,37 @@
+//! Chat sessions of hosted agents (public-api and daemon tasks).
+
+use super::tables::{CHATS, next_seq};
+use crate::store::Result;
+use crate::tasks::ChatTurn;
+use redb::{ReadTransaction, WriteTransaction};
+
+pub(super) fn append_chat(
+    txn: &WriteTransaction,
+    agent: &str,
+    chat: &str,
+    turns: &[ChatTurn],
+) -> Result<()> {
+    let mut chats = txn.open_table(CHATS)?;
+    for turn in turns {
+        let seq = next_seq(txn)?;
+        chats.insert((agent, chat, seq), serde_json::to_vec(turn)?.as_slice())?;
+    }
+    Ok(())
+}
+
+pub(super) fn chat_turns(
+    txn: &ReadTransaction,
+    agent: &str,
+    chat: &str,
+    limit: usize,
+) -> Result<Vec<ChatTurn>> {
+    let chats = txn.open_table(CHATS)?;
+    let range = chats.range((agent, chat, 0)..=(agent, chat, u64::MAX))?;
+    let mut turns = range
+        .rev()
+        .take(limit)
+        .map(|entry| Ok(serde_json::from_slice::<ChatTurn>(entry?.1.value())?))
+        .collect::<Result<Vec<_>>>()?;
+    turns.reverse();
+    Ok(turns)
+}

@@ -1,0 +1,286 @@
+//! The embedded store: one redb file, written through a group-commit writer.
+//!
+//! - [`writer`]: the thread that owns every write and makes batches durable with one fsync.
+//! - [`tables`]: the file's layout, its schema version and the row codecs.
+//! - One file per record family with the transactions of its commands and reads:
+//!   [`accounts`], [`connections`], [`messages`], [`announcements`], [`memory`], [`tokens`],
+//!   [`chats`] and the webhook [`outbox`].
+//!
+//! This file only routes each [`Store`] method to its transaction: a write through the
+//! writer, a read on a snapshot off the async runtime.
+
+use super::{NewMessage, Result, Sent, Store, StoreError};
+use crate::auth::ApiToken;
+use crate::network::model::*;
+use crate::notify::Notifier;
+use crate::tasks::ChatTurn;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use std::path::Path;
+use std::sync::Arc;
+use writer::{Wake, Writer};
+
+mod accounts;
+mod announcements;
+mod chats;
+mod connections;
+mod memory;
+mod messages;
+mod outbox;
+mod tables;
+mod tokens;
+mod writer;
+
+pub use tables::SCHEMA_VERSION;
+
+pub struct RedbStore {
+    db: Arc<Database>,
+    writer: Writer,
+}
+
+impl RedbStore {
+    /// Opens (or creates) `<dir>/agentx.redb`, checks its schema version and starts the writer.
+    pub fn open(dir: &Path, notifier: Arc<dyn Notifier>) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("create {}: {e}", dir.display())))?;
+        let db = Arc::new(Database::create(dir.join("agentx.redb"))?);
+        tables::init_schema(&db)?;
+        let writer = Writer::start(db.clone(), notifier)?;
+        Ok(Self { db, writer })
+    }
+
+    /// Runs `op` in the next group commit; resolves once it is durable (or failed alone).
+    async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &mut Vec<Wake>) -> Result<T> + Send + 'static,
+    {
+        self.writer.write(op).await
+    }
+
+    /// Runs `op` on a consistent snapshot, off the async runtime.
+    async fn read<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || op(&db.begin_read()?))
+            .await
+            .map_err(|e| StoreError::Backend(format!("read task: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for RedbStore {
+    async fn secret(&self, name: &'static str) -> Result<Vec<u8>> {
+        self.write(move |txn, _| tables::secret(txn, name)).await
+    }
+
+    async fn insert_account(&self, user: User, agent: Agent, key_hash: [u8; 32]) -> Result<()> {
+        self.write(move |txn, _| accounts::insert_account(txn, &user, &agent, key_hash))
+            .await
+    }
+
+    async fn ensure_hosted_agent(&self, agent: Agent) -> Result<()> {
+        self.write(move |txn, _| accounts::ensure_hosted_agent(txn, agent))
+            .await
+    }
+
+    async fn agent(&self, id: &str) -> Result<Option<Agent>> {
+        let id = id.to_owned();
+        self.read(move |txn| accounts::agent(txn, &id)).await
+    }
+
+    async fn agents(&self) -> Result<Vec<Agent>> {
+        self.read(accounts::agents).await
+    }
+
+    async fn agent_by_key_hash(&self, key_hash: [u8; 32]) -> Result<Option<Agent>> {
+        self.read(move |txn| accounts::agent_by_key_hash(txn, key_hash))
+            .await
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<(User, Agent, [u8; 32])>> {
+        let email = email.to_lowercase();
+        self.read(move |txn| accounts::account_by_email(txn, &email))
+            .await
+    }
+
+    async fn set_webhook(&self, agent: &str, url: Option<String>) -> Result<Agent> {
+        let id = agent.to_owned();
+        self.write(move |txn, _| accounts::set_webhook(txn, &id, url))
+            .await
+    }
+
+    async fn record_last_seen(&self, seen: Vec<(AgentId, DateTime<Utc>)>) -> Result<()> {
+        self.write(move |txn, _| accounts::record_last_seen(txn, seen))
+            .await
+    }
+
+    async fn insert_invite(&self, invite: Invite) -> Result<()> {
+        self.write(move |txn, _| connections::insert_invite(txn, &invite))
+            .await
+    }
+
+    async fn invite(&self, code: &str) -> Result<Option<Invite>> {
+        let code = code.to_owned();
+        self.read(move |txn| connections::invite(txn, &code)).await
+    }
+
+    async fn accept_invite(&self, code: &str, connection: Connection) -> Result<Connection> {
+        let code = code.to_owned();
+        self.write(move |txn, _| connections::accept_invite(txn, &code, connection))
+            .await
+    }
+
+    async fn connection(&self, id: &str) -> Result<Option<Connection>> {
+        let id = id.to_owned();
+        self.read(move |txn| connections::connection(txn, &id))
+            .await
+    }
+
+    async fn connections_of(&self, agent: &str) -> Result<Vec<Connection>> {
+        let agent = agent.to_owned();
+        self.read(move |txn| connections::connections_of(txn, &agent))
+            .await
+    }
+
+    async fn remove_connection(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |txn, _| connections::remove_connection(txn, &id))
+            .await
+    }
+
+    async fn set_level(
+        &self,
+        connection: &str,
+        agent: &str,
+        category: Category,
+        level: Level,
+    ) -> Result<Connection> {
+        let (id, agent) = (connection.to_owned(), agent.to_owned());
+        self.write(move |txn, _| connections::set_level(txn, &id, &agent, category, level))
+            .await
+    }
+
+    async fn thread(&self, id: &str) -> Result<Option<Thread>> {
+        let id = id.to_owned();
+        self.read(move |txn| messages::thread(txn, &id)).await
+    }
+
+    async fn threads_of(&self, connection: &str) -> Result<Vec<Thread>> {
+        let connection = connection.to_owned();
+        self.read(move |txn| messages::threads_of(txn, &connection))
+            .await
+    }
+
+    async fn thread_messages(&self, thread: &str) -> Result<Vec<Message>> {
+        let thread = thread.to_owned();
+        self.read(move |txn| messages::thread_messages(txn, &thread))
+            .await
+    }
+
+    async fn send_message(&self, new: NewMessage) -> Result<Sent> {
+        self.write(move |txn, wakes| messages::send_message(txn, wakes, new))
+            .await
+    }
+
+    async fn message(&self, id: &str) -> Result<Option<Message>> {
+        let id = id.to_owned();
+        self.read(move |txn| messages::message(txn, &id)).await
+    }
+
+    async fn idempotent_message(
+        &self,
+        agent: &str,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Message>> {
+        let (agent, key) = (agent.to_owned(), key.to_owned());
+        self.read(move |txn| messages::idempotent_message(txn, &agent, &key, since))
+            .await
+    }
+
+    async fn has_pending(&self, agent: &str) -> Result<bool> {
+        let agent = agent.to_owned();
+        self.read(move |txn| messages::has_pending(txn, &agent))
+            .await
+    }
+
+    async fn take_pending(&self, agent: &str, limit: usize) -> Result<Delivery> {
+        let agent = agent.to_owned();
+        self.write(move |txn, _| messages::take_pending(txn, &agent, limit))
+            .await
+    }
+
+    async fn acknowledge(&self, message: &str, agent: &str, at: DateTime<Utc>) -> Result<Message> {
+        let (id, agent) = (message.to_owned(), agent.to_owned());
+        self.write(move |txn, _| messages::acknowledge(txn, &id, &agent, at))
+            .await
+    }
+
+    async fn memory_get(&self, agent: &str, key: &str) -> Result<Option<String>> {
+        let (agent, key) = (agent.to_owned(), key.to_owned());
+        self.read(move |txn| memory::get(txn, &agent, &key)).await
+    }
+
+    async fn memory_set(&self, agent: &str, key: &str, value: &str, max_keys: usize) -> Result<()> {
+        let (agent, key, value) = (agent.to_owned(), key.to_owned(), value.to_owned());
+        self.write(move |txn, _| memory::set(txn, &agent, &key, &value, max_keys))
+            .await
+    }
+
+    async fn memory_delete(&self, agent: &str, key: &str) -> Result<bool> {
+        let (agent, key) = (agent.to_owned(), key.to_owned());
+        self.write(move |txn, _| memory::delete(txn, &agent, &key))
+            .await
+    }
+
+    async fn memory_keys(&self, agent: &str, prefix: &str) -> Result<Vec<String>> {
+        let (agent, prefix) = (agent.to_owned(), prefix.to_owned());
+        self.read(move |txn| memory::keys(txn, &agent, &prefix))
+            .await
+    }
+
+    async fn insert_announcement(&self, announcement: Announcement) -> Result<()> {
+        self.write(move |txn, wakes| announcements::insert_announcement(txn, wakes, &announcement))
+            .await
+    }
+
+    async fn announcements(&self) -> Result<Vec<Announcement>> {
+        self.read(announcements::announcements).await
+    }
+
+    async fn insert_token(&self, token: ApiToken, hash: [u8; 32]) -> Result<()> {
+        self.write(move |txn, _| tokens::insert_token(txn, &token, hash))
+            .await
+    }
+
+    async fn token_by_hash(&self, hash: [u8; 32]) -> Result<Option<ApiToken>> {
+        self.read(move |txn| tokens::token_by_hash(txn, hash)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>> {
+        self.read(tokens::tokens).await
+    }
+
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<ApiToken> {
+        let id = id.to_owned();
+        self.write(move |txn, _| tokens::revoke_token(txn, &id, at))
+            .await
+    }
+
+    async fn append_chat(&self, agent: &str, chat: &str, turns: Vec<ChatTurn>) -> Result<()> {
+        let (agent, chat) = (agent.to_owned(), chat.to_owned());
+        self.write(move |txn, _| chats::append_chat(txn, &agent, &chat, &turns))
+            .await
+    }
+
+    async fn chat_turns(&self, agent: &str, chat: &str, limit: usize) -> Result<Vec<ChatTurn>> {
+        let (agent, chat) = (agent.to_owned(), chat.to_owned());
+        self.read(move |txn| chats::chat_turns(txn, &agent, &chat, limit))
+            .await
+    }
+}

@@ -1,0 +1,169 @@
+//! The redb file's layout (every table but the outbox's) and the codecs rows are read and
+//! written with.
+
+use crate::store::{Rejection, Result, StoreError};
+use redb::{Database, MultimapTableDefinition, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Bumped whenever a table's layout changes; a data dir of another version is refused at
+/// start rather than misread.
+pub const SCHEMA_VERSION: u64 = 1;
+
+// Values are JSON: records evolve by adding fields, and serde's defaults read old rows.
+pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(super) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// Lower-cased email → agent id.
+pub(super) const EMAILS: TableDefinition<&str, &str> = TableDefinition::new("emails");
+pub(super) const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("agents");
+/// Keyed hash of an API key → agent id; the key itself is never stored.
+pub(super) const KEYS: TableDefinition<&[u8], &str> = TableDefinition::new("api_keys");
+/// Agent id → keyed hash of its API key, for login.
+pub(super) const AGENT_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("agent_keys");
+pub(super) const INVITES: TableDefinition<&str, &[u8]> = TableDefinition::new("invites");
+pub(super) const CONNECTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("connections");
+pub(super) const AGENT_CONNECTIONS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("agent_connections");
+pub(super) const THREADS: TableDefinition<&str, &[u8]> = TableDefinition::new("threads");
+pub(super) const CONNECTION_THREADS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("connection_threads");
+pub(super) const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
+/// (thread, seq) → message id: a thread's messages in send order.
+pub(super) const THREAD_MESSAGES: TableDefinition<(&str, u64), &str> =
+    TableDefinition::new("thread_messages");
+/// (recipient, seq) → message id: the queue that polls drain.
+pub(super) const PENDING: TableDefinition<(&str, u64), &str> = TableDefinition::new("pending");
+/// (sender, Idempotency-Key) → the message it created.
+pub(super) const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("idempotency");
+/// seq → announcement.
+pub(super) const ANNOUNCEMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("announcements");
+/// Agent → seq of the last announcement handed to it.
+pub(super) const ANNOUNCEMENT_CURSORS: TableDefinition<&str, u64> =
+    TableDefinition::new("announcement_cursors");
+
+/// (agent, key) → value: plugin memory.
+pub(super) const MEMORY: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("plugin_memory");
+
+/// Token id → token record (`agx_live_` tokens; the token itself is never stored).
+pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// SHA-256 of a token → its id.
+pub(super) const TOKEN_HASHES: TableDefinition<&[u8], &str> = TableDefinition::new("token_hashes");
+/// (agent, chat id, seq) → turn: chat sessions of public-api and daemon tasks.
+pub(super) const CHATS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("chats");
+
+const SCHEMA_KEY: &str = "schema_version";
+const SEQ_KEY: &str = "next_seq";
+
+macro_rules! backend_errors {
+    ($($t:ty),+) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Backend(e.to_string()) }
+        }
+    )+};
+}
+backend_errors!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError,
+    serde_json::Error
+);
+
+/// Refuses a file of another schema version, and creates every table of a new one.
+pub(super) fn init_schema(db: &Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get(SCHEMA_KEY)?.map(|v| decode_u64(v.value()));
+        match found {
+            Some(found) if found != SCHEMA_VERSION => {
+                return Err(StoreError::SchemaMismatch {
+                    found,
+                    expected: SCHEMA_VERSION,
+                });
+            }
+            Some(_) => {}
+            None => {
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+            }
+        }
+        // Opening every table once means reads never meet a table that does not exist yet.
+        txn.open_table(USERS)?;
+        txn.open_table(EMAILS)?;
+        txn.open_table(AGENTS)?;
+        txn.open_table(KEYS)?;
+        txn.open_table(AGENT_KEYS)?;
+        txn.open_table(INVITES)?;
+        txn.open_table(CONNECTIONS)?;
+        txn.open_multimap_table(AGENT_CONNECTIONS)?;
+        super::outbox::create_tables(&txn)?;
+        txn.open_table(THREADS)?;
+        txn.open_multimap_table(CONNECTION_THREADS)?;
+        txn.open_table(MESSAGES)?;
+        txn.open_table(THREAD_MESSAGES)?;
+        txn.open_table(PENDING)?;
+        txn.open_table(IDEMPOTENCY)?;
+        txn.open_table(ANNOUNCEMENTS)?;
+        txn.open_table(ANNOUNCEMENT_CURSORS)?;
+        txn.open_table(MEMORY)?;
+        txn.open_table(TOKENS)?;
+        txn.open_table(TOKEN_HASHES)?;
+        txn.open_table(CHATS)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// The named secret, made on first use.
+pub(super) fn secret(txn: &WriteTransaction, name: &str) -> Result<Vec<u8>> {
+    let key = format!("secret:{name}");
+    let mut meta = txn.open_table(META)?;
+    if let Some(v) = meta.get(key.as_str())? {
+        return Ok(v.value().to_vec());
+    }
+    let secret: [u8; 32] = rand::random();
+    meta.insert(key.as_str(), secret.as_slice())?;
+    Ok(secret.to_vec())
+}
+
+fn decode_u64(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))
+}
+
+/// The next number of the file-wide sequence that orders queues, threads and chats.
+pub(super) fn next_seq(txn: &WriteTransaction) -> Result<u64> {
+    let mut meta = txn.open_table(META)?;
+    let seq = meta
+        .get(SEQ_KEY)?
+        .map(|v| decode_u64(v.value()))
+        .unwrap_or(1);
+    meta.insert(SEQ_KEY, (seq + 1).to_le_bytes().as_slice())?;
+    Ok(seq)
+}
+
+pub(super) fn get_json<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<T>> {
+    match table.get(key)? {
+        Some(v) => Ok(Some(serde_json::from_slice(v.value())?)),
+        None => Ok(None),
+    }
+}
+
+pub(super) fn put_json<T: Serialize>(
+    table: &mut redb::Table<&'static str, &'static [u8]>,
+    key: &str,
+    value: &T,
+) -> Result<()> {
+    table.insert(key, serde_json::to_vec(value)?.as_slice())?;
+    Ok(())
+}
+
+pub(super) fn require<T>(value: Option<T>) -> Result<T> {
+    value.ok_or(StoreError::Rejected(Rejection::NotFound))
+}
