@@ -1,0 +1,125 @@
+//! `history`: the recent turns of the conversation a call belongs to (a network thread or
+//! a chat session), at most [`MAX_HISTORY_TURNS`].
+
+use super::{CallState, Outcome, Session, bounded, store_failed};
+use crate::plugins::bindings::responder::agentx::plugin::history;
+use crate::plugins::manifest::Capability;
+
+const MAX_HISTORY_TURNS: u32 = 100;
+
+impl history::Host for CallState {
+    async fn recent(&mut self, limit: u32) -> Outcome<Vec<history::Turn>> {
+        if let Err(e) = self.require(Capability::History) {
+            return Ok(Err(e));
+        }
+        let store = self.services.store.clone();
+        let agent = self.conversation.agent.clone();
+        let limit = limit.min(MAX_HISTORY_TURNS) as usize;
+        let thread = match self.conversation.session.clone() {
+            Session::None => return Ok(Ok(Vec::new())),
+            Session::Chat(chat) => {
+                return Ok(bounded(async move {
+                    let turns = store
+                        .chat_turns(&agent, &chat, limit)
+                        .await
+                        .map_err(store_failed)?;
+                    Ok(turns.into_iter().map(Into::into).collect())
+                })
+                .await);
+            }
+            Session::Thread(thread) => thread,
+        };
+        Ok(bounded(async move {
+            let messages = store.thread_messages(&thread).await.map_err(store_failed)?;
+            let skip = messages.len().saturating_sub(limit);
+            Ok(messages
+                .into_iter()
+                .skip(skip)
+                .map(|m| history::Turn {
+                    role: if m.from_agent_id == agent {
+                        history::Role::Outgoing
+                    } else {
+                        history::Role::Incoming
+                    },
+                    sender: m.from_agent_id,
+                    content: m.content,
+                    at: m.created_at.to_rfc3339(),
+                })
+                .collect())
+        })
+        .await)
+    }
+}
+
+impl From<crate::tasks::ChatTurn> for history::Turn {
+    fn from(turn: crate::tasks::ChatTurn) -> Self {
+        history::Turn {
+            role: match turn.role {
+                crate::tasks::ChatRole::Incoming => history::Role::Incoming,
+                crate::tasks::ChatRole::Outgoing => history::Role::Outgoing,
+            },
+            sender: turn.sender,
+            content: turn.content,
+            at: turn.at.to_rfc3339(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::call_state;
+    use super::*;
+    use crate::plugins::bindings::responder::agentx::plugin::types::HostError;
+    use crate::tasks::{ChatRole, ChatTurn};
+    use history::Host;
+
+    fn turn(i: usize) -> ChatTurn {
+        ChatTurn {
+            role: if i.is_multiple_of(2) {
+                ChatRole::Incoming
+            } else {
+                ChatRole::Outgoing
+            },
+            sender: format!("s{i}"),
+            content: format!("turn {i}"),
+            at: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn denied_without_the_grant() {
+        let mut h = call_state(&[], Session::Chat("c".into()));
+        assert!(matches!(
+            h.state.recent(5).await.unwrap(),
+            Err(HostError::Denied(_))
+        ));
+        assert!(h.logged_denial());
+    }
+
+    #[tokio::test]
+    async fn no_conversation_has_no_turns() {
+        let mut h = call_state(&[Capability::History], Session::None);
+        assert!(h.state.recent(5).await.unwrap().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_chat_answers_its_latest_turns_in_order_at_most_the_cap() {
+        let mut h = call_state(&[Capability::History], Session::Chat("c".into()));
+        let turns = (0..MAX_HISTORY_TURNS as usize + 20).map(turn).collect();
+        let store = h.state.services.store.clone();
+        store.append_chat("agent-a", "c", turns).await.unwrap();
+        store
+            .append_chat("agent-a", "other", vec![turn(999)])
+            .await
+            .unwrap();
+
+        let last_two = h.state.recent(2).await.unwrap().unwrap();
+        let contents: Vec<_> = last_two.iter().map(|t| t.content.as_str()).collect();
+        assert_eq!(contents, ["turn 118", "turn 119"]);
+        assert!(matches!(last_two[1].role, history::Role::Outgoing));
+
+        let all = h.state.recent(u32::MAX).await.unwrap().unwrap();
+        assert_eq!(all.len(), MAX_HISTORY_TURNS as usize);
+        assert_eq!(all[0].content, "turn 20");
+    }
+}
