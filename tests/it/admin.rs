@@ -2,7 +2,7 @@
 //! exactly once by inbox or by stream.
 
 use crate::common::{ADMIN_KEY, TestServer, assert_error};
-use crate::public_agents::{revoke, token};
+use crate::common::{revoke, token};
 use agentx::server::Secrets;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

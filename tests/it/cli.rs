@@ -3,7 +3,7 @@
 //! refusals on stderr.
 
 use crate::common::{ADMIN_KEY, TestServer};
-use crate::public_agents::{agents, config_file, public, repo, token};
+use crate::common::{agents, config_file, public, repo, token};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

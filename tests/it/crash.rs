@@ -1,8 +1,8 @@
 //! A real `agentx serve` process killed (SIGKILL) while a hosted agent is answering: after
 //! a restart on the same data directory, the message it had taken is answered, once.
 
+use crate::common::repo;
 use crate::common::{eventually, send};
-use crate::public_agents::repo;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;

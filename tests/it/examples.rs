@@ -4,7 +4,7 @@
 //! deny-all WASI for them, which the `sandbox` probe shows: no host file, no environment.
 
 use crate::common::TestServer;
-use crate::public_agents::{daemon, repo};
+use crate::common::{daemon, repo};
 use agentx::clock::Clock;
 use agentx::config::Config;
 use chrono::{DateTime, TimeDelta, Timelike};

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod chats;
 mod cli;
 mod common;
 mod concurrency;
@@ -19,4 +20,6 @@ mod permissions;
 mod plugins;
 mod public_agents;
 mod reload;
+mod task_events;
+mod tokens;
 mod webhooks;

@@ -359,7 +359,7 @@ async fn admin_dashboard_and_its_routes() {
         c.agents.insert(
             "echo".into(),
             AgentConfig {
-                responder: Some(crate::public_agents::repo("plugins/echo")),
+                responder: Some(crate::common::repo("plugins/echo")),
                 ..AgentConfig::default()
             },
         );

@@ -1,7 +1,7 @@
 //! Hosted agents whose behaviour is WebAssembly components: the first-party plugins through
 //! the network, the contract policy, and containment of hostile plugins.
 
-use crate::common::{TestAgent, TestServer, eventually};
+use crate::common::{TestAgent, TestServer, connect_hosted, eventually, fixture, repo};
 use agentx::config::{AgentConfig, Config};
 use agentx::plugins::Capability;
 use reqwest::{Method, StatusCode};
@@ -9,43 +9,11 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-}
-
 fn hosted(responder: PathBuf) -> AgentConfig {
     AgentConfig {
         responder: Some(responder),
         ..AgentConfig::default()
     }
-}
-
-pub fn fixture(name: &str) -> PathBuf {
-    repo(&format!("tests/fixtures/plugins/{name}.toml"))
-}
-
-/// An invite from hosted agent `agent` (through the daemon), accepted by `by`.
-pub async fn connect_hosted(srv: &TestServer, agent: &str, by: &TestAgent) {
-    let invite = srv
-        .json_at(
-            Method::POST,
-            format!("{}/agents/{agent}/invite", srv.daemon),
-        )
-        .await;
-    assert!(
-        invite["join_url"].as_str().unwrap().starts_with(&srv.base),
-        "{invite}"
-    );
-    let (status, body) = srv
-        .post(
-            "/connections/accept",
-            &by.key,
-            json!({"invite_code": invite["invite_code"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// Long-polls `agent` until a message arrives in `thread` (or `within` passes).

@@ -2,9 +2,10 @@
 //! them) while clients keep calling, with no call failing; agents' own contract policies
 //! swapped by a reload; and `--watch` reloading on file changes alone.
 
-use crate::common::{TestServer, assert_error, eventually};
-use crate::plugins::connect_hosted;
-use crate::public_agents::{config_file, daemon, public, reload, repo, rewrite_config, token};
+use crate::common::{
+    TestServer, assert_error, assert_refused, config_file, connect_hosted, daemon, eventually,
+    public, reload, repo, rewrite_config, token,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -264,4 +265,39 @@ async fn watch_reloads_on_file_changes() {
     tokio::time::timeout(within, srv.stop())
         .await
         .expect("the server, watcher included, stops");
+}
+
+/// A private agent becomes callable once agentx.json says it is public and the server
+/// reloads; the reload reports what changed.
+#[tokio::test]
+async fn private_becomes_public_on_reload() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let echo = repo("plugins/echo").display().to_string();
+    let srv = TestServer::start_with(|c| {
+        config_file(c, dir.path(), &json!({"bot": {"responder": echo}}));
+    })
+    .await;
+    let (_, app) = token(&srv, &["agent:*"], None).await;
+    let hi = json!({"message": "hi"});
+    assert_refused(
+        &public(&srv, "bot", Some(&app), hi.clone()).await,
+        StatusCode::FORBIDDEN,
+    );
+
+    let agents = json!({"bot": {"responder": echo, "access": "public"}, "new": {"responder": echo, "access": "public"}});
+    rewrite_config(dir.path(), &agents);
+    let report = reload(&srv).await;
+    assert_eq!(report["reloaded"], json!(["bot", "new"]), "{report}");
+    assert_eq!(report["failed"], json!([]));
+    assert_eq!(
+        public(&srv, "bot", Some(&app), hi.clone()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        public(&srv, "new", Some(&app), hi.clone()).await.0,
+        StatusCode::OK
+    );
+
+    let again = reload(&srv).await;
+    assert_eq!(again["unchanged"], json!(["bot", "new"]), "{again}");
 }

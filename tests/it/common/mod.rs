@@ -1,5 +1,15 @@
 //! The harness: a real agentx server on free ports with a temporary data directory, and a
-//! small HTTP client speaking the contract.
+//! small HTTP client speaking the contract; the helpers test files share live beside it.
+
+mod config;
+mod daemon;
+mod events;
+mod public;
+
+pub use config::{agents, config_file, fixture, repo, rewrite_config};
+pub use daemon::{connect_hosted, daemon, reload, revoke, token};
+pub use events::read_events;
+pub use public::{assert_refused, public, public_at, public_raw};
 
 use agentx::clock::ManualClock;
 use agentx::config::Config;
