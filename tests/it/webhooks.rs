@@ -338,6 +338,57 @@ async fn restart_with_pending_deliveries_loses_none_and_repeats_none() {
     assert_eq!(bodies, sent);
 }
 
+/// Special-purpose addresses hidden in IPv6 forms (IPv4-compatible, SIIT, NAT64, 6to4,
+/// Teredo) and the deprecated, discard and documentation ranges are refused as webhook
+/// URLs, at registration and on a profile update, with a 400 naming the field; the agent
+/// keeps no webhook.
+#[tokio::test]
+async fn ssrf_in_ipv6_forms_and_special_ranges_is_refused() {
+    let srv = TestServer::start().await;
+    let agent = srv.register("strict").await;
+    let urls = [
+        "https://[::7f00:1]/hook",
+        "https://[::ffff:0:7f00:1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        "https://[64:ff9b:1::a9fe:a9fe]/latest/meta-data",
+        "https://[2002:a9fe:a9fe::]/latest/meta-data",
+        "https://[2001::1]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+        "https://[fec0::1]/hook",
+        "https://[100::1]/hook",
+        "https://[2001:db8::1]/hook",
+        "https://[3fff::1]/hook",
+        "https://[ff02::1]/hook",
+        "https://[2001:2::1]/hook",
+        "https://[2001:10::1]/hook",
+        "https://192.88.99.1/hook",
+        "https://192.0.2.1/hook",
+        "https://198.51.100.1/hook",
+        "https://203.0.113.1/hook",
+        "https://198.18.0.1/hook",
+        "https://192.0.0.9/hook",
+        "https://224.0.0.1/hook",
+        "https://255.255.255.255/hook",
+    ];
+    for (n, url) in urls.iter().enumerate() {
+        let (status, body) = srv
+            .put("/auth/me", &agent.key, json!({"webhook_url": url}))
+            .await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{url}: {body}");
+        assert_eq!(body["field"], "webhook_url", "{url}: {body}");
+        let (status, body) = srv
+            .register_raw(
+                json!({"email": format!("ssrf{n}@example.com"), "name": "SSRF",
+                "agent_name": format!("ssrf{n}"), "webhook_url": url}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{url}: {body}");
+    }
+    let (_, me) = srv.get("/auth/me", &agent.key).await;
+    assert!(me["webhook_url"].is_null(), "{me}");
+}
+
 /// Private, loopback and link-local targets are refused when the webhook is set, and at
 /// delivery time once the operator turns the local-testing allowance off: the delivery is
 /// dead with the reason and the receiver never hears a thing.

@@ -7,6 +7,7 @@
 //! layer serialises as they are.
 
 pub mod activity;
+pub mod address;
 pub mod agents;
 pub mod announcements;
 pub mod connections;

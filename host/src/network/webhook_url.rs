@@ -1,9 +1,10 @@
 //! The rules a `webhook_url` must meet, so that agentx cannot be aimed at its own network
-//! (SSRF): https, a real host name, and no private, loopback, link-local or reserved address.
+//! (SSRF): https, a real host name, and no address that [`super::address`] refuses.
 //! Operators testing locally may allow plain http and loopback/private targets in config.
 
+use super::address::refusal;
 use super::{Error, Result};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use url::{Host, Url};
 
 #[derive(Debug, Clone, Default)]
@@ -35,55 +36,17 @@ impl WebhookRules {
         let refused = match &host {
             Host::Domain(name) => {
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
-                name == "localhost" || name.ends_with(".localhost") || !name.contains('.')
+                (name == "localhost" || name.ends_with(".localhost") || !name.contains('.'))
+                    .then(|| "localhost or a name outside any domain".to_owned())
             }
-            Host::Ipv4(ip) => !is_public(IpAddr::V4(*ip)),
-            Host::Ipv6(ip) => !is_public(IpAddr::V6(*ip)),
+            Host::Ipv4(ip) => refusal(IpAddr::V4(*ip)).map(|r| r.to_string()),
+            Host::Ipv6(ip) => refusal(IpAddr::V6(*ip)).map(|r| r.to_string()),
         };
-        if refused {
-            return Err(bad(
-                "must point to a public host (not localhost, private, loopback, link-local or reserved addresses)",
-            ));
+        if let Some(why) = refused {
+            return Err(bad(&format!("must point to a public host, not {why}")));
         }
         Ok(url)
     }
-}
-
-/// Whether an address is globally routable. Also used when delivering, on resolved addresses.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(v6),
-        },
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 240) // reserved
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
 }
 
 #[cfg(test)]

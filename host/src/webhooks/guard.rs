@@ -2,7 +2,7 @@
 //! what it resolves to can change (DNS rebinding), so every connection is made only to
 //! addresses that are public, unless the operator allowed private targets.
 
-use crate::network::webhook_url::is_public;
+use crate::network::address::is_public;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::SocketAddr;
 
