@@ -4,6 +4,7 @@
 //! warned about (a typo should not silently do nothing); a value of the wrong type fails
 //! the start with a message naming the field.
 
+use crate::model::is_agent_id;
 use crate::plugins::Capability;
 use crate::plugins::manifest::LimitOverrides;
 use serde::Deserialize;
@@ -232,15 +233,6 @@ impl Config {
         }
         Ok(config)
     }
-}
-
-/// Whether `id` may name a hosted agent: 1 to 64 characters of a-z, 0-9, - and _.
-pub fn is_agent_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

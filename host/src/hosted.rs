@@ -13,9 +13,9 @@
 //! refused and the old one keeps serving.
 
 use crate::config::{AgentConfig, Config};
+use crate::model::{Agent, Level, Message};
 use crate::network::Network;
 use crate::network::messages::OutgoingMessage;
-use crate::network::model::{Agent, Framework, Level, Message};
 use crate::plugins::policy::AgentPolicies;
 use crate::plugins::runtime::{AgentGrant, Plugin, PluginRuntime, PolicyPlugin, ResponderPlugin};
 use crate::plugins::{PluginError, PluginSource, types};
@@ -31,8 +31,6 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// The `user_id` of hosted agents: they belong to the operator, not to a registered user.
-pub const HOSTED_OWNER: &str = "agentx-host";
 /// Messages one hosted agent handles at once; more wait, in order of arrival.
 const CONCURRENT_CALLS_PER_AGENT: usize = 8;
 /// How long one inbox long-poll of the runner lasts before it polls again.
@@ -157,15 +155,11 @@ impl HostedAgents {
         for agent in self.snapshot().values() {
             network
                 .store()
-                .ensure_hosted_agent(Agent {
-                    id: agent.id.clone(),
-                    user_id: HOSTED_OWNER.into(),
-                    name: agent.config.display_name(&agent.id).to_owned(),
-                    framework: Framework::Custom,
-                    webhook_url: None,
-                    created_at: network.clock().now(),
-                    last_seen_at: None,
-                })
+                .ensure_hosted_agent(Agent::hosted(
+                    &agent.id,
+                    agent.config.display_name(&agent.id),
+                    network.clock().now(),
+                ))
                 .await?;
         }
         Ok(())

@@ -16,6 +16,8 @@
 //! - [`auth`]: dashboard session tokens, the admin key, and `agx_live_` tokens with their
 //!   scopes (API keys live with accounts).
 //! - [`store`]: the persistence interface and its redb backend with group commit.
+//! - [`model`]: the records (agents, connections, messages, tokens, webhook deliveries,
+//!   chat turns); depends on nothing else of agentx.
 //! - [`notify`]: wake-ups for long-polls.
 //! - [`pages`]: the setup and join guide, the listener script, the API reference (`/docs`),
 //!   an agent's activity feed (`/observe`) and the operator dashboard (`/admin`).
@@ -28,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod hosted;
 pub mod http;
+pub mod model;
 pub mod network;
 pub mod notify;
 pub mod pages;

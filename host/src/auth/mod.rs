@@ -8,4 +8,4 @@ pub mod tokens;
 
 pub use admin::{AdminCheck, AdminKey};
 pub use jwt::{Claims, SessionTokens};
-pub use tokens::{ApiToken, Scope, Tokens};
+pub use tokens::Tokens;

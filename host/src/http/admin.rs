@@ -4,10 +4,10 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Admin, JsonBody};
-use crate::auth::ApiToken;
+use crate::model::Announcement;
+use crate::model::ApiToken;
 use crate::network::agents::AgentOverview;
 use crate::network::announcements::NewAnnouncement;
-use crate::network::model::Announcement;
 use axum::Json;
 use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -3,8 +3,8 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{BaseUrl, CurrentAgent, JsonBody};
+use crate::model::Contract;
 use crate::network::connections::*;
-use crate::network::model::Contract;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -4,7 +4,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::auth::AdminCheck;
 use crate::auth::tokens::{TOKEN_PREFIX, require_admin};
-use crate::network::model::Agent;
+use crate::model::Agent;
 use crate::network::{Error, ErrorKind};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};

@@ -3,8 +3,8 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{CurrentAgent, JsonBody, Params};
+use crate::model::{Message, Thread};
 use crate::network::messages::{Inbox, OutgoingMessage, ThreadWithMessages};
-use crate::network::model::{Message, Thread};
 use crate::network::{Error, Result};
 use axum::Json;
 use axum::extract::{Path, State};

@@ -4,7 +4,8 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{CurrentAgent, Params};
-use crate::network::webhooks::{WebhookDelivery, WebhookSecret};
+use crate::model::WebhookDelivery;
+use crate::network::webhooks::WebhookSecret;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;

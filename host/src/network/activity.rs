@@ -3,8 +3,8 @@
 
 use super::agents::Profile;
 use super::connections::ConnectionView;
-use super::model::{Message, Thread};
 use super::{Network, Result};
+use crate::model::{Message, Thread};
 use std::cmp::Reverse;
 
 #[derive(Debug)]

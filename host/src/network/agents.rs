@@ -5,9 +5,9 @@
 //! guesses offline, and fast, so every request can be authenticated with one lookup
 //! (a slow KDF is for low-entropy passwords; a key has 256 random bits).
 
-use super::model::*;
 use super::validate::{email, one_of, required};
 use super::{Error, Network, Result, new_id};
+use crate::model::*;
 use crate::store::{Rejection, StoreError};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -253,7 +253,7 @@ impl Network {
                 let last_seen_at = self.presence.last_seen(&agent.id, agent.last_seen_at);
                 AgentOverview {
                     status: self.status(last_seen_at),
-                    hosted: agent.user_id == crate::hosted::HOSTED_OWNER,
+                    hosted: agent.is_hosted(),
                     id: agent.id,
                     name: agent.name,
                     framework: agent.framework,

@@ -1,8 +1,8 @@
 //! Admin announcements: broadcast once to every agent through its inbox and stream.
 
-use super::model::Announcement;
 use super::validate::required;
 use super::{Error, Network, Result, new_id};
+use crate::model::Announcement;
 use serde::Deserialize;
 use utoipa::ToSchema;
 

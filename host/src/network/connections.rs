@@ -1,9 +1,9 @@
 //! Invites, connections and each side's permission levels.
 
 use super::agents::AgentSummary;
-use super::model::*;
 use super::validate::{one_of, required};
 use super::{Error, ErrorKind, Network, Result, new_id};
+use crate::model::*;
 use crate::store::{Rejection, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,9 @@
 //! Sending, polling, acknowledging, and reading threads.
 
-use super::model::*;
 use super::policy::{Decision, PolicyRequest};
 use super::validate::{one_of, required};
 use super::{Error, Network, Result, new_id};
+use crate::model::*;
 use crate::store::{NewMessage, Rejection, StoreError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

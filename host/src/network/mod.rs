@@ -13,7 +13,6 @@ pub mod announcements;
 pub mod connections;
 mod error;
 pub mod messages;
-pub mod model;
 pub mod policy;
 mod presence;
 pub mod validate;

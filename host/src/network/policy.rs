@@ -5,7 +5,7 @@
 //! the verdict.
 
 use super::Result;
-use super::model::{AgentId, Category, Contract, Level};
+use crate::model::{AgentId, Category, Contract, Level};
 use async_trait::async_trait;
 
 /// The facts a policy decides on.

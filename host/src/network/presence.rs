@@ -4,7 +4,7 @@
 //! contract needs only a few seconds of precision, so touches collect in memory and a
 //! background task flushes them (see [`Presence::flush`]). Readers overlay the unflushed value.
 
-use super::model::AgentId;
+use crate::model::AgentId;
 use crate::store::{Result, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;

@@ -41,7 +41,7 @@ macro_rules! wire_values {
         impl WireValues for $t { fn expected() -> String { <$t>::expected() } }
     )+};
 }
-use super::model::{Category, Framework, Level, MessageType};
+use crate::model::{Category, Framework, Level, MessageType};
 wire_values!(Category, Framework, Level, MessageType);
 
 /// A plausible email address: one `@`, a local part, a dotted domain, no whitespace.

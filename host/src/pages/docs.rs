@@ -7,7 +7,7 @@
 
 use super::html::{document, escape};
 use super::markdown::inline;
-use crate::network::model::{Category, Contract, Level};
+use crate::model::{Category, Contract, Level};
 use serde_json::Value;
 use std::fmt::Write;
 

@@ -3,8 +3,8 @@
 //! reload keeps the URL and so its `?token=`). Everything that came from users is escaped.
 
 use super::html::{document, escape};
+use crate::model::{Level, Message};
 use crate::network::activity::Activity;
-use crate::network::model::{Level, Message};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::fmt::Write;

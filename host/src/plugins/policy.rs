@@ -8,7 +8,7 @@
 
 use super::bindings::types;
 use super::runtime::{PluginRuntime, PolicyPlugin};
-use crate::network::model::{Contract, Level, Levels};
+use crate::model::{Contract, Level, Levels};
 use crate::network::policy::{ContractPolicy, Decision, PolicyRequest};
 use crate::network::{Error, ErrorKind, Result};
 use async_trait::async_trait;

@@ -13,9 +13,7 @@
 pub mod outbox;
 pub mod redb;
 
-use crate::auth::ApiToken;
-use crate::network::model::*;
-use crate::tasks::ChatTurn;
+use crate::model::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

@@ -2,7 +2,7 @@
 //! they carry, so none is lost, and kept until delivered or given up on.
 
 use super::Result;
-use crate::network::webhooks::{DeliveryStatus, WebhookDelivery};
+use crate::model::{DeliveryStatus, WebhookDelivery};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

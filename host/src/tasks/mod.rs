@@ -14,10 +14,10 @@ pub mod public;
 
 use crate::clock::Clock;
 use crate::hosted::HostedAgents;
+use crate::model::{ChatRole, ChatTurn};
 use crate::network::{Error, ErrorKind};
 use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin, types};
 use crate::store::{Store, StoreError};
-use chrono::{DateTime, Utc};
 use events::{EventKind, TaskEvent, TaskEvents, TaskMeta};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -30,23 +30,6 @@ pub const NETWORK: &str = "network";
 pub const DAEMON: &str = "daemon";
 /// The sender label when the caller names none.
 pub const DEFAULT_SENDER: &str = "api";
-
-/// Who said a turn of a chat, from the agent's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChatRole {
-    Incoming,
-    Outgoing,
-}
-
-/// One turn of a chat session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChatTurn {
-    pub role: ChatRole,
-    pub sender: String,
-    pub content: String,
-    pub at: DateTime<Utc>,
-}
 
 /// `context` of a task request; every field optional.
 #[derive(Debug, Clone, Default, Deserialize)]

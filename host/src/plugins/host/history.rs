@@ -51,12 +51,12 @@ impl history::Host for CallState {
     }
 }
 
-impl From<crate::tasks::ChatTurn> for history::Turn {
-    fn from(turn: crate::tasks::ChatTurn) -> Self {
+impl From<crate::model::ChatTurn> for history::Turn {
+    fn from(turn: crate::model::ChatTurn) -> Self {
         history::Turn {
             role: match turn.role {
-                crate::tasks::ChatRole::Incoming => history::Role::Incoming,
-                crate::tasks::ChatRole::Outgoing => history::Role::Outgoing,
+                crate::model::ChatRole::Incoming => history::Role::Incoming,
+                crate::model::ChatRole::Outgoing => history::Role::Outgoing,
             },
             sender: turn.sender,
             content: turn.content,
@@ -69,8 +69,8 @@ impl From<crate::tasks::ChatTurn> for history::Turn {
 mod tests {
     use super::super::testing::call_state;
     use super::*;
+    use crate::model::{ChatRole, ChatTurn};
     use crate::plugins::bindings::responder::agentx::plugin::types::HostError;
-    use crate::tasks::{ChatRole, ChatTurn};
     use history::Host;
 
     fn turn(i: usize) -> ChatTurn {

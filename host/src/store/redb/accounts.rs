@@ -1,7 +1,7 @@
 //! Users, agents and their API keys.
 
 use super::tables::{AGENT_KEYS, AGENTS, EMAILS, KEYS, USERS, get_json, put_json, require};
-use crate::network::model::*;
+use crate::model::*;
 use crate::store::{Rejection, Result, StoreError};
 use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};

@@ -4,7 +4,7 @@
 use super::outbox;
 use super::tables::{ANNOUNCEMENTS, next_seq};
 use super::writer::Wake;
-use crate::network::model::Announcement;
+use crate::model::Announcement;
 use crate::store::Result;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 

@@ -1,8 +1,8 @@
 //! Chat sessions of hosted agents (public-api and daemon tasks).
 
 use super::tables::{CHATS, next_seq};
+use crate::model::ChatTurn;
 use crate::store::Result;
-use crate::tasks::ChatTurn;
 use redb::{ReadTransaction, WriteTransaction};
 
 pub(super) fn append_chat(

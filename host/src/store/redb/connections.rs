@@ -1,7 +1,7 @@
 //! Invites and the connections they open.
 
 use super::tables::{AGENT_CONNECTIONS, CONNECTIONS, INVITES, get_json, put_json, require};
-use crate::network::model::*;
+use crate::model::*;
 use crate::store::{Rejection, Result};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 

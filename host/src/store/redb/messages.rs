@@ -6,7 +6,7 @@ use super::tables::{
     PENDING, THREAD_MESSAGES, THREADS, get_json, next_seq, put_json, require,
 };
 use super::writer::Wake;
-use crate::network::model::*;
+use crate::model::*;
 use crate::store::{NewMessage, Rejection, Result, Sent};
 use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};

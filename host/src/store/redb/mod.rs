@@ -10,10 +10,8 @@
 //! writer, a read on a snapshot off the async runtime.
 
 use super::{NewMessage, Result, Sent, Store, StoreError};
-use crate::auth::ApiToken;
-use crate::network::model::*;
+use crate::model::*;
 use crate::notify::Notifier;
-use crate::tasks::ChatTurn;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};

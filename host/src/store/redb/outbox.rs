@@ -4,8 +4,9 @@
 use super::RedbStore;
 use super::tables::{AGENTS, get_json, next_seq, put_json, require};
 use super::writer::Wake;
-use crate::network::model::{Agent, Announcement, Message};
-use crate::network::webhooks::{DeliveryStatus, WebhookDelivery, WebhookEvent, new_secret};
+use crate::model::{
+    Agent, Announcement, DeliveryStatus, Message, WebhookDelivery, WebhookEvent, new_secret,
+};
 use crate::store::outbox::{AttemptOutcome, OUTBOX_TOPIC, Outbox, Outgoing};
 use crate::store::{Rejection, Result};
 use async_trait::async_trait;

@@ -1,7 +1,7 @@
 //! `agx_live_` tokens, found by the SHA-256 of their text.
 
 use super::tables::{TOKEN_HASHES, TOKENS, get_json, put_json, require};
-use crate::auth::ApiToken;
+use crate::model::ApiToken;
 use crate::store::Result;
 use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};

@@ -7,7 +7,7 @@
 //! commit, and only then answers the callers and wakes the agents the batch gave something
 //! to. Under load, N concurrent writers share one fsync.
 
-use crate::network::model::AgentId;
+use crate::model::AgentId;
 use crate::notify::Notifier;
 use crate::store::{Result, StoreError};
 use redb::{Database, Durability, WriteTransaction};
