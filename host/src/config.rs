@@ -148,8 +148,19 @@ pub struct WebhookConfig {
     pub retry_max_delay_ms: u64,
     /// How long a delivery is retried before it is dead (from its queueing or replay).
     pub retry_window_seconds: u64,
+    /// Timeout of making the connection, within `timeout_ms`: a receiver that is down
+    /// should cost a slot briefly.
+    pub connect_timeout_ms: u64,
     /// Attempts running at once, over all agents.
     pub max_in_flight: usize,
+    /// Attempts running at once for one agent: its share, whatever its backlog.
+    pub max_in_flight_per_agent: usize,
+    /// Attempts running at once to one receiver (`host:port`), whoever they are for.
+    pub max_in_flight_per_destination: usize,
+    /// Attempts in a row a receiver leaves unanswered (refused, timed out) before its
+    /// deliveries are deferred for `breaker_cool_down_ms` (then one probe is let through).
+    pub breaker_failures: u32,
+    pub breaker_cool_down_ms: u64,
 }
 
 impl Default for WebhookConfig {
@@ -164,7 +175,15 @@ impl Default for WebhookConfig {
             retry_max_delay_ms: 600_000,
             // A day: long enough to outlast a receiver's outage, short enough to matter.
             retry_window_seconds: 86_400,
-            max_in_flight: 16,
+            connect_timeout_ms: 3_000,
+            max_in_flight: 64,
+            // A quarter of a receiver's fair use: one agent's backlog takes 4 slots of 64,
+            // one receiver (shared by several agents) 8.
+            max_in_flight_per_agent: 4,
+            max_in_flight_per_destination: 8,
+            breaker_failures: 5,
+            // A minute: a dead receiver costs one probe a minute, a blip delays a minute.
+            breaker_cool_down_ms: 60_000,
         }
     }
 }

@@ -274,12 +274,19 @@ fn delivery_settings(
     crate::webhooks::DeliverySettings {
         rules: network.webhooks.clone(),
         timeout: Duration::from_millis(config.timeout_ms),
+        connect_timeout: Duration::from_millis(config.connect_timeout_ms),
         schedule: crate::webhooks::schedule::RetrySchedule {
             first_delay: Duration::from_millis(config.retry_first_delay_ms),
             max_delay: Duration::from_millis(config.retry_max_delay_ms),
             window: Duration::from_secs(config.retry_window_seconds),
         },
         max_in_flight: config.max_in_flight.max(1),
+        max_in_flight_per_agent: config.max_in_flight_per_agent.max(1),
+        max_in_flight_per_destination: config.max_in_flight_per_destination.max(1),
+        breaker: crate::webhooks::breaker::BreakerSettings {
+            failures: config.breaker_failures.max(1),
+            cool_down: Duration::from_millis(config.breaker_cool_down_ms),
+        },
     }
 }
 

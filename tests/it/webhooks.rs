@@ -44,11 +44,14 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> Self {
+        Self::on(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+    }
+
+    fn on(listener: tokio::net::TcpListener) -> Self {
         let state = Arc::new(Mutex::new(ReceiverState::default()));
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Receiver { url, state }
@@ -431,4 +434,130 @@ async fn ssrf_targets_are_refused() {
         "{dead}"
     );
     assert!(receiver.log().is_empty());
+}
+
+/// A receiver that accepts connections and never answers: every attempt at it holds a
+/// delivery slot until the attempt times out. Connections are kept open for its lifetime.
+struct Tarpit {
+    url: String,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Tarpit {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(socket);
+            }
+        });
+        Tarpit { url, accepted }
+    }
+}
+
+/// Sends `n` messages from `from` to `to` in parallel batches.
+async fn send_many(srv: &TestServer, from: &TestAgent, to: &TestAgent, n: usize) {
+    for batch in (0..n).collect::<Vec<_>>().chunks(20) {
+        let sends = batch
+            .iter()
+            .map(|i| srv.sent(from, to, json!({"content": format!("m{i}")})));
+        futures::future::join_all(sends).await;
+    }
+}
+
+/// The review's attack: 200 deliveries queued for one agent's tarpit (accepts, never
+/// answers; attempts held for a minute), then one message to another agent. Its
+/// delivery arrives within seconds, not after the tarpit's backlog (16 slots × 10 s each
+/// took over 60 s), and the tarpit never holds more than its agent's share of attempts.
+#[tokio::test]
+async fn a_tarpit_receiver_does_not_stall_other_agents() {
+    let tarpit = Tarpit::start().await;
+    let receiver = Receiver::start().await;
+    let srv = TestServer::start_with(|config| {
+        local_webhooks(60_000)(config);
+        // Longer than the test: a held attempt is never let go meanwhile.
+        config.server.webhooks.timeout_ms = 60_000;
+    })
+    .await;
+    let (mallory, _) = register_with_webhook(&srv, "mallory", &tarpit.url).await;
+    let (bob, _) = register_with_webhook(&srv, "bob", &receiver.url).await;
+    let alice = srv.register("alice").await;
+    srv.connect(&alice, &mallory, "friends").await;
+    srv.connect(&alice, &bob, "friends").await;
+
+    send_many(&srv, &alice, &mallory, 200).await;
+    eventually(WITHIN, "the tarpit holds attempts", || async {
+        tarpit.accepted.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
+    let sent = std::time::Instant::now();
+    srv.sent(&alice, &bob, json!({"content": "still there?"}))
+        .await;
+    eventually(Duration::from_secs(5), "bob's delivery arrives", || async {
+        receiver.accepted().len() == 1
+    })
+    .await;
+    println!("bob's delivery took {:?}", sent.elapsed());
+    let defaults = agentx::config::WebhookConfig::default();
+    let held = tarpit.accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        held <= defaults.max_in_flight_per_agent,
+        "the tarpit holds {held} attempts"
+    );
+    assert_eq!(deliveries(&srv, &mallory, "pending").await.len(), 200);
+}
+
+/// A receiver that refuses connections opens its destination's circuit after a few
+/// attempts: its deliveries are deferred, not attempted over and over, and not lost. Once
+/// it listens again, a probe after the cool-down closes the circuit and every delivery
+/// arrives, once.
+#[tokio::test]
+async fn a_dead_receiver_opens_its_circuit_and_loses_nothing() {
+    // A free port with nothing listening on it (yet).
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let srv = TestServer::start_with(|config| {
+        local_webhooks(60_000)(config);
+        config.server.webhooks.breaker_cool_down_ms = 1_000;
+    })
+    .await;
+    let (bob, _) = register_with_webhook(&srv, "bob", &url).await;
+    let alice = srv.register("alice").await;
+    srv.connect(&alice, &bob, "friends").await;
+    send_many(&srv, &alice, &bob, 20).await;
+
+    // Without the breaker, 20 deliveries retried every 30–100 ms make hundreds of
+    // attempts in 3 s; with it, a few before it opens and about one probe a second.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pending = deliveries(&srv, &bob, "pending").await;
+    assert_eq!(pending.len(), 20);
+    let attempts: u64 = pending
+        .iter()
+        .map(|d| d["attempts"].as_u64().unwrap())
+        .sum();
+    println!("{attempts} attempts at 20 deliveries in 3 s while the receiver was down");
+    let defaults = agentx::config::WebhookConfig::default();
+    assert!(
+        attempts
+            <= u64::from(defaults.breaker_failures) + defaults.max_in_flight_per_agent as u64 + 4,
+        "{attempts} attempts while the receiver was down"
+    );
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let receiver = Receiver::on(listener);
+    eventually(WITHIN, "every delivery arrives", || async {
+        receiver.accepted().len() == 20
+    })
+    .await;
+    assert!(receiver.accepted().values().all(|&n| n == 1));
 }

@@ -5,6 +5,7 @@ use super::Result;
 use crate::model::{DeliveryStatus, WebhookDelivery};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 
 /// The [`crate::notify::Notifier`] key woken when a delivery becomes due now (a new one, a
 /// replay). Not an agent id: those are UUIDs or config keys of `a-z0-9-_`.
@@ -34,13 +35,30 @@ pub enum AttemptOutcome {
     },
 }
 
+/// Which due deliveries to read: agents in turn, so that one agent's backlog cannot keep
+/// another's deliveries waiting.
+#[derive(Debug, Clone)]
+pub struct DueQuery {
+    pub now: DateTime<Utc>,
+    /// Agents are taken in id order starting after this one, wrapping round: the deliverer
+    /// passes the last agent it was given, so every agent gets its turn.
+    pub after: Option<String>,
+    /// At most this many of each agent's deliveries, its earliest.
+    pub per_agent: usize,
+    /// Agents to pass over (they have all the attempts they may have in flight).
+    pub skip: HashSet<String>,
+    /// At most this many deliveries in all.
+    pub limit: usize,
+}
+
 #[async_trait]
 pub trait Outbox: Send + Sync + 'static {
     /// The agent's webhook signing secret: `Some` replaces it; `None` reads it, making one
     /// on first use.
     async fn webhook_secret(&self, agent: &str, replace: Option<String>) -> Result<String>;
-    /// Up to `limit` pending deliveries due at `now`, earliest first.
-    async fn deliveries_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>>;
+    /// Pending deliveries due at `query.now`, grouped by agent, agents in turn (see
+    /// [`DueQuery`]), each agent's earliest first.
+    async fn deliveries_due(&self, query: DueQuery) -> Result<Vec<Outgoing>>;
     /// When the earliest pending delivery due after `now` is due.
     async fn next_delivery_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>>;
     /// Records an attempt at a pending delivery.
@@ -50,6 +68,9 @@ pub trait Outbox: Send + Sync + 'static {
         at: DateTime<Utc>,
         outcome: AttemptOutcome,
     ) -> Result<()>;
+    /// Moves a pending delivery's next attempt to `until` without counting an attempt (its
+    /// receiver's circuit breaker is open); anything else is left as it is.
+    async fn defer_delivery(&self, id: &str, until: DateTime<Utc>) -> Result<()>;
     /// The agent's deliveries, newest first.
     async fn deliveries_of(
         &self,

@@ -4,11 +4,19 @@
 //!
 //! One task per server ([`delivery_loop`]) owns the loop. It reads what is due from the store, runs
 //! up to `max_in_flight` attempts at once, records each outcome in the store, and sleeps
-//! until the next delivery is due or the store wakes it ([`OUTBOX_TOPIC`]). At shutdown it
+//! until the next delivery is due or the store wakes it ([`OUTBOX_TOPIC`]).
+//!
+//! One agent's dead receiver must not stall everyone else's deliveries, so slots are shared
+//! fairly: agents are served in turn (round-robin, not earliest-due first over all), each
+//! agent and each destination (`host:port`) has a cap on attempts in flight, connecting
+//! has its own short timeout, and a destination that stops answering has its circuit
+//! opened ([`breaker`]): its deliveries are deferred, not attempted, until a probe gets
+//! an answer. At shutdown it
 //! stops taking new work and waits for the attempts in flight (each bounded by the request
 //! timeout) to be recorded, so a graceful restart sends nothing twice. After a crash, an
 //! attempt in flight is made again under the same delivery id: receivers de-duplicate.
 
+pub mod breaker;
 pub mod guard;
 pub mod schedule;
 pub mod signature;
@@ -17,9 +25,10 @@ use crate::clock::Clock;
 use crate::network::webhook_url::WebhookRules;
 use crate::notify::Notifier;
 use crate::store::Store;
-use crate::store::outbox::{AttemptOutcome, OUTBOX_TOPIC, Outgoing};
+use crate::store::outbox::{AttemptOutcome, DueQuery, OUTBOX_TOPIC, Outgoing};
+use breaker::{Admission, BreakerSettings, Breakers};
 use schedule::RetrySchedule;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -39,8 +48,14 @@ pub struct DeliverySettings {
     pub rules: WebhookRules,
     /// Whole-request timeout of one attempt (connect, send, answer).
     pub timeout: Duration,
+    /// Timeout of making the connection, within `timeout`.
+    pub connect_timeout: Duration,
     pub schedule: RetrySchedule,
+    /// Attempts in flight at once: over all agents, per agent, per destination.
     pub max_in_flight: usize,
+    pub max_in_flight_per_agent: usize,
+    pub max_in_flight_per_destination: usize,
+    pub breaker: BreakerSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,15 +65,89 @@ pub enum StartError {
 }
 
 /// Why an attempt did not deliver.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 enum Failure {
     /// Retrying cannot help: the delivery goes dead at once.
     #[error("{0}")]
     Permanent(String),
     #[error("receiver answered HTTP {0}")]
     Status(u16),
+    /// The receiver sent no answer (refused, timed out, reset): counts for its breaker.
     #[error("{0}")]
     Transport(String),
+    /// agentx could not read what to send.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Where a delivery goes: its URL, checked, and the destination its caps and breaker are
+/// kept under.
+#[derive(Clone)]
+struct Target {
+    url: url::Url,
+    destination: String,
+}
+
+/// One attempt running: whose, and where to.
+struct Running {
+    agent: String,
+    destination: Option<String>,
+}
+
+/// What an attempt came to, for the loop's books.
+struct Finished {
+    id: String,
+    answered: bool,
+}
+
+/// The loop's books: the attempts in flight, counted per agent and per destination.
+#[derive(Default)]
+struct InFlight {
+    running: HashMap<String, Running>,
+    per_agent: HashMap<String, usize>,
+    per_destination: HashMap<String, usize>,
+}
+
+impl InFlight {
+    fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    fn of_agent(&self, agent: &str) -> usize {
+        self.per_agent.get(agent).copied().unwrap_or(0)
+    }
+
+    fn to(&self, destination: &str) -> usize {
+        self.per_destination.get(destination).copied().unwrap_or(0)
+    }
+
+    fn start(&mut self, id: String, run: Running) {
+        *self.per_agent.entry(run.agent.clone()).or_default() += 1;
+        if let Some(d) = &run.destination {
+            *self.per_destination.entry(d.clone()).or_default() += 1;
+        }
+        self.running.insert(id, run);
+    }
+
+    /// Forgets a finished attempt; returns its destination.
+    fn finish(&mut self, id: &str) -> Option<String> {
+        let run = self.running.remove(id)?;
+        decrement(&mut self.per_agent, &run.agent);
+        if let Some(d) = &run.destination {
+            decrement(&mut self.per_destination, d);
+        }
+        run.destination
+    }
+}
+
+/// Counts drop out at zero, so the maps hold only what is in flight.
+fn decrement(counts: &mut HashMap<String, usize>, key: &str) {
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
 }
 
 struct Deliverer {
@@ -72,7 +161,7 @@ struct Deliverer {
 fn client(settings: &DeliverySettings) -> Result<reqwest::Client, reqwest::Error> {
     let mut builder = reqwest::Client::builder()
         .timeout(settings.timeout)
-        .connect_timeout(settings.timeout)
+        .connect_timeout(settings.connect_timeout.min(settings.timeout))
         // A redirect could point anywhere, including inside the network: not followed.
         .redirect(reqwest::redirect::Policy::none())
         // Environment proxies would make the address check meaningless.
@@ -104,26 +193,22 @@ pub fn delivery_loop(
 
 impl Deliverer {
     async fn run(self: Arc<Self>, notifier: Arc<dyn Notifier>, shutdown: CancellationToken) {
-        // Ids of the attempts running now; they stay in the store's due list until recorded.
-        let mut in_flight: HashSet<String> = HashSet::new();
-        let mut attempts: JoinSet<String> = JoinSet::new();
+        // Attempts running now; they stay in the store's due list until recorded.
+        let mut in_flight = InFlight::default();
+        let mut attempts: JoinSet<Finished> = JoinSet::new();
+        let mut breakers = Breakers::new(self.settings.breaker);
+        // The last agent served: the next read starts after it (round-robin).
+        let mut turn: Option<String> = None;
         // NB: subscribe before reading, so a delivery queued in between still wakes us.
         let mut wakeups = notifier.subscribe(OUTBOX_TOPIC);
         loop {
             let now = self.clock.now();
-            let free = self.settings.max_in_flight.saturating_sub(in_flight.len());
-            if free > 0 {
-                match self.store.deliveries_due(now, free + in_flight.len()).await {
-                    Ok(due) => {
-                        for outgoing in due {
-                            if in_flight.len() < self.settings.max_in_flight
-                                && in_flight.insert(outgoing.delivery.id.clone())
-                            {
-                                attempts.spawn(self.clone().attempt(outgoing));
-                            }
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot read the webhook outbox"),
+            if in_flight.len() < self.settings.max_in_flight {
+                let started = self
+                    .start_due(now, &mut in_flight, &mut breakers, &mut turn)
+                    .await;
+                for (outgoing, target) in started {
+                    attempts.spawn(self.clone().attempt(outgoing, target));
                 }
             }
             let next = self.store.next_delivery_after(now).await.ok().flatten();
@@ -134,8 +219,10 @@ impl Deliverer {
                 _ = wakeups.changed() => {}
                 _ = tokio::time::sleep(until_next) => {}
                 Some(done) = attempts.join_next() => {
-                    if let Ok(id) = done {
-                        in_flight.remove(&id);
+                    if let Ok(done) = done
+                        && let Some(destination) = in_flight.finish(&done.id)
+                    {
+                        breakers.record(&destination, done.answered, self.clock.now());
                     }
                 }
                 _ = shutdown.cancelled() => break,
@@ -145,10 +232,123 @@ impl Deliverer {
         while attempts.join_next().await.is_some() {}
     }
 
-    /// One attempt at one delivery, recorded; returns the delivery id.
-    async fn attempt(self: Arc<Self>, outgoing: Outgoing) -> String {
+    /// Picks the due deliveries to attempt now, within every cap, agents in turn; defers
+    /// those whose destination's breaker is open. Returns them, counted in `in_flight`.
+    async fn start_due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        in_flight: &mut InFlight,
+        breakers: &mut Breakers,
+        turn: &mut Option<String>,
+    ) -> Vec<(Outgoing, Result<Target, Failure>)> {
+        let per_agent = self.settings.max_in_flight_per_agent;
+        let query = DueQuery {
+            now,
+            after: turn.clone(),
+            per_agent,
+            skip: in_flight
+                .per_agent
+                .iter()
+                .filter(|&(_, &n)| n >= per_agent)
+                .map(|(agent, _)| agent.clone())
+                .collect(),
+            // Enough to fill every free slot even if each agent read has its others running.
+            limit: self.settings.max_in_flight + in_flight.len(),
+        };
+        let due = match self.store.deliveries_due(query).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the webhook outbox");
+                return Vec::new();
+            }
+        };
+        let mut targets: HashMap<String, Result<Target, Failure>> = HashMap::new();
+        let mut started = Vec::new();
+        for outgoing in due {
+            let delivery = &outgoing.delivery;
+            if in_flight.len() >= self.settings.max_in_flight {
+                break;
+            }
+            *turn = Some(delivery.agent_id.clone());
+            if in_flight.running.contains_key(&delivery.id)
+                || in_flight.of_agent(&delivery.agent_id) >= per_agent
+            {
+                continue;
+            }
+            let target = match targets.get(&delivery.agent_id) {
+                Some(known) => known.clone(),
+                None => {
+                    let found = self.target(&delivery.agent_id).await;
+                    targets.insert(delivery.agent_id.clone(), found.clone());
+                    found
+                }
+            };
+            let destination = match &target {
+                // Fails at once, and for good: no cap or breaker to consult.
+                Err(_) => None,
+                Ok(target) => {
+                    let d = &target.destination;
+                    if in_flight.to(d) >= self.settings.max_in_flight_per_destination {
+                        continue;
+                    }
+                    match breakers.admit(d, now) {
+                        Admission::Go => Some(d.clone()),
+                        Admission::Wait => continue,
+                        Admission::Defer(until) => {
+                            if let Err(e) = self.store.defer_delivery(&delivery.id, until).await {
+                                tracing::warn!(delivery = %delivery.id, error = %e,
+                                    "cannot defer a webhook delivery");
+                            }
+                            continue;
+                        }
+                    }
+                }
+            };
+            let running = Running {
+                agent: delivery.agent_id.clone(),
+                destination,
+            };
+            in_flight.start(delivery.id.clone(), running);
+            started.push((outgoing, target));
+        }
+        started
+    }
+
+    /// The agent's webhook URL, checked against the rules as they are now.
+    async fn target(&self, agent: &str) -> Result<Target, Failure> {
+        let found = self
+            .store
+            .agent(agent)
+            .await
+            .map_err(|e| Failure::Internal(e.to_string()))?;
+        let Some(raw_url) = found.and_then(|a| a.webhook_url) else {
+            return Err(Failure::Permanent("the agent has no webhook_url".into()));
+        };
+        let url = self
+            .settings
+            .rules
+            .check("webhook_url", &raw_url)
+            .map_err(|e| Failure::Permanent(format!("refused: {}", e.detail)))?;
+        let destination = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or_default()
+        );
+        Ok(Target { url, destination })
+    }
+
+    /// One attempt at one delivery, recorded.
+    async fn attempt(
+        self: Arc<Self>,
+        outgoing: Outgoing,
+        target: Result<Target, Failure>,
+    ) -> Finished {
         let delivery = &outgoing.delivery;
-        let result = self.send(&outgoing).await;
+        let result = match target {
+            Ok(target) => self.send(&outgoing, target.url).await,
+            Err(failure) => Err(failure),
+        };
+        let answered = matches!(result, Ok(_) | Err(Failure::Status(_)));
         let at = self.clock.now();
         let outcome = match result {
             Ok(status_code) => AttemptOutcome::Delivered { status_code },
@@ -182,31 +382,20 @@ impl Deliverer {
         if let Err(e) = self.store.finish_attempt(&delivery.id, at, outcome).await {
             tracing::error!(delivery = %delivery.id, error = %e, "cannot record a webhook attempt");
         }
-        delivery.id.clone()
+        Finished {
+            id: delivery.id.clone(),
+            answered,
+        }
     }
 
     /// POSTs the delivery; `Ok` with the receiver's 2xx status.
-    async fn send(&self, outgoing: &Outgoing) -> Result<u16, Failure> {
+    async fn send(&self, outgoing: &Outgoing, url: url::Url) -> Result<u16, Failure> {
         let delivery = &outgoing.delivery;
-        let internal = |e: crate::store::StoreError| Failure::Transport(e.to_string());
-        let agent = self
-            .store
-            .agent(&delivery.agent_id)
-            .await
-            .map_err(internal)?;
-        let Some(raw_url) = agent.and_then(|a| a.webhook_url) else {
-            return Err(Failure::Permanent("the agent has no webhook_url".into()));
-        };
-        let url = self
-            .settings
-            .rules
-            .check("webhook_url", &raw_url)
-            .map_err(|e| Failure::Permanent(format!("refused: {}", e.detail)))?;
         let secret = self
             .store
             .webhook_secret(&delivery.agent_id, None)
             .await
-            .map_err(internal)?;
+            .map_err(|e| Failure::Internal(e.to_string()))?;
         let timestamp = self.clock.now().timestamp();
         let body = outgoing.body.clone();
         let response = self

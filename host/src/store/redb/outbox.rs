@@ -7,11 +7,11 @@ use super::writer::Wake;
 use crate::model::{
     Agent, Announcement, DeliveryStatus, Message, WebhookDelivery, WebhookEvent, new_secret,
 };
-use crate::store::outbox::{AttemptOutcome, OUTBOX_TOPIC, Outbox, Outgoing};
+use crate::store::outbox::{AttemptOutcome, DueQuery, OUTBOX_TOPIC, Outbox, Outgoing};
 use crate::store::{Rejection, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 /// Agent → its webhook signing secret. Kept in the clear: signing needs the secret itself.
@@ -20,6 +20,9 @@ const WEBHOOK_SECRETS: TableDefinition<&str, &str> = TableDefinition::new("webho
 const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("webhook_deliveries");
 /// (due time in ms since the epoch, delivery id): the pending deliveries, earliest first.
 const DUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("webhook_due");
+/// (agent, due time in ms, delivery id): the same pending deliveries by agent, so that the
+/// deliverer can take agents in turn (see [`DueQuery`]).
+const AGENT_DUE: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("webhook_agent_due");
 /// (agent, seq) → delivery id: an agent's deliveries in the order they were queued.
 const AGENT_DELIVERIES: TableDefinition<(&str, u64), &str> =
     TableDefinition::new("agent_webhook_deliveries");
@@ -34,9 +37,89 @@ struct StoredDelivery {
 pub(super) fn create_tables(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(WEBHOOK_SECRETS)?;
     txn.open_table(DELIVERIES)?;
-    txn.open_table(DUE)?;
     txn.open_table(AGENT_DELIVERIES)?;
+    index_due_by_agent(txn)
+}
+
+/// Fills [`AGENT_DUE`] from [`DUE`] in a store written before it existed, so deliveries
+/// pending across the upgrade are still delivered.
+fn index_due_by_agent(txn: &WriteTransaction) -> Result<()> {
+    let due = txn.open_table(DUE)?;
+    let mut by_agent = txn.open_table(AGENT_DUE)?;
+    if !by_agent.is_empty()? {
+        return Ok(());
+    }
+    let deliveries = txn.open_table(DELIVERIES)?;
+    for entry in due.iter()? {
+        let (key, _) = entry?;
+        let (ms, id) = key.value();
+        if let Some(stored) = get_json::<StoredDelivery>(&deliveries, id)? {
+            by_agent.insert((stored.delivery.agent_id.as_str(), ms, id), ())?;
+        }
+    }
     Ok(())
+}
+
+/// Moves a delivery in the due indexes from `from` to `to` (`None`: not due).
+fn move_due(
+    txn: &WriteTransaction,
+    delivery: &WebhookDelivery,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let (agent, id) = (delivery.agent_id.as_str(), delivery.id.as_str());
+    let mut due = txn.open_table(DUE)?;
+    let mut by_agent = txn.open_table(AGENT_DUE)?;
+    if let Some(from) = from {
+        due.remove((millis(from), id))?;
+        by_agent.remove((agent, millis(from), id))?;
+    }
+    if let Some(to) = to {
+        due.insert((millis(to), id), ())?;
+        by_agent.insert((agent, millis(to), id), ())?;
+    }
+    Ok(())
+}
+
+/// Appends to `out` the earliest (up to `query.per_agent`) deliveries due of each agent
+/// from `first` (inclusive) on, up to `last` (inclusive) if given; false once `out` holds
+/// `query.limit`. One seek per agent: agents with nothing due cost no scan.
+fn due_of_agents(
+    by_agent: &impl ReadableTable<(&'static str, u64, &'static str), ()>,
+    deliveries: &impl ReadableTable<&'static str, &'static [u8]>,
+    query: &DueQuery,
+    first: String,
+    last: Option<&str>,
+    out: &mut Vec<Outgoing>,
+) -> Result<bool> {
+    let now = millis(query.now);
+    let mut from = first;
+    loop {
+        let Some(entry) = by_agent.range((from.as_str(), 0, "")..)?.next() else {
+            return Ok(true);
+        };
+        let agent = entry?.0.value().0.to_owned();
+        if last.is_some_and(|last| agent.as_str() > last) {
+            return Ok(true);
+        }
+        if !query.skip.contains(&agent) {
+            let range = (agent.as_str(), 0, "")..(agent.as_str(), now + 1, "");
+            for entry in by_agent.range(range)?.take(query.per_agent) {
+                if out.len() >= query.limit {
+                    return Ok(false);
+                }
+                let (key, _) = entry?;
+                if let Some(stored) = get_json::<StoredDelivery>(deliveries, key.value().2)? {
+                    out.push(Outgoing {
+                        delivery: stored.delivery,
+                        body: stored.body,
+                    });
+                }
+            }
+        }
+        // The least id above `agent`: the next agent's first key.
+        from = format!("{agent}\0");
+    }
 }
 
 /// Queues the message for its recipient's webhook, if it has one.
@@ -106,8 +189,7 @@ fn queue(
     let seq = next_seq(txn)?;
     txn.open_table(AGENT_DELIVERIES)?
         .insert((agent, seq), delivery.id.as_str())?;
-    txn.open_table(DUE)?
-        .insert((millis(now), delivery.id.as_str()), ())?;
+    move_due(txn, &delivery, None, Some(now))?;
     let stored = StoredDelivery { delivery, body };
     put_json(
         &mut txn.open_table(DELIVERIES)?,
@@ -154,21 +236,30 @@ impl Outbox for RedbStore {
         .await
     }
 
-    async fn deliveries_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
+    async fn deliveries_due(&self, query: DueQuery) -> Result<Vec<Outgoing>> {
         self.read(move |txn| {
+            let by_agent = txn.open_table(AGENT_DUE)?;
             let deliveries = txn.open_table(DELIVERIES)?;
             let mut out = Vec::new();
-            for entry in txn.open_table(DUE)?.range(..(millis(now) + 1, ""))? {
-                if out.len() >= limit {
-                    break;
-                }
-                let (key, _) = entry?;
-                if let Some(stored) = get_json::<StoredDelivery>(&deliveries, key.value().1)? {
-                    out.push(Outgoing {
-                        delivery: stored.delivery,
-                        body: stored.body,
-                    });
-                }
+            let first = query.after.as_ref().map(|a| format!("{a}\0"));
+            let more = due_of_agents(
+                &by_agent,
+                &deliveries,
+                &query,
+                first.unwrap_or_default(),
+                None,
+                &mut out,
+            )?;
+            // Round again from the first agent, up to where this turn began.
+            if more && let Some(after) = &query.after {
+                due_of_agents(
+                    &by_agent,
+                    &deliveries,
+                    &query,
+                    String::new(),
+                    Some(after),
+                    &mut out,
+                )?;
             }
             Ok(out)
         })
@@ -200,13 +291,9 @@ impl Outbox for RedbStore {
             if d.status != DeliveryStatus::Pending {
                 return Ok(());
             }
-            let mut due = txn.open_table(DUE)?;
-            if let Some(was) = d.next_attempt_at {
-                due.remove((millis(was), id.as_str()))?;
-            }
+            let was = d.next_attempt_at.take();
             d.attempts += 1;
             d.last_attempt_at = Some(at);
-            d.next_attempt_at = None;
             match outcome {
                 AttemptOutcome::Delivered { status_code } => {
                     d.status = DeliveryStatus::Delivered;
@@ -222,7 +309,6 @@ impl Outbox for RedbStore {
                     d.next_attempt_at = Some(next_at);
                     d.last_status_code = status_code;
                     d.last_error = Some(error);
-                    due.insert((millis(next_at), id.as_str()), ())?;
                 }
                 AttemptOutcome::Dead { status_code, error } => {
                     d.status = DeliveryStatus::Dead;
@@ -230,6 +316,25 @@ impl Outbox for RedbStore {
                     d.last_error = Some(error);
                 }
             }
+            move_due(txn, d, was, d.next_attempt_at)?;
+            put_json(&mut deliveries, &id, &stored)
+        })
+        .await
+    }
+
+    async fn defer_delivery(&self, id: &str, until: DateTime<Utc>) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |txn, _| {
+            let mut deliveries = txn.open_table(DELIVERIES)?;
+            let Some(mut stored) = get_json::<StoredDelivery>(&deliveries, &id)? else {
+                return Ok(());
+            };
+            let d = &mut stored.delivery;
+            if d.status != DeliveryStatus::Pending {
+                return Ok(());
+            }
+            let was = d.next_attempt_at.replace(until);
+            move_due(txn, d, was, Some(until))?;
             put_json(&mut deliveries, &id, &stored)
         })
         .await
@@ -285,8 +390,7 @@ impl Outbox for RedbStore {
             d.status = DeliveryStatus::Pending;
             d.window_start = now;
             d.next_attempt_at = Some(now);
-            txn.open_table(DUE)?
-                .insert((millis(now), id.as_str()), ())?;
+            move_due(txn, d, None, Some(now))?;
             put_json(&mut deliveries, &id, &stored)?;
             wakes.push(Wake::Agent(OUTBOX_TOPIC.into()));
             Ok(stored.delivery)
