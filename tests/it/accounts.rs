@@ -106,8 +106,18 @@ async fn register_validates_email_and_framework() {
 #[tokio::test]
 async fn register_refuses_unsafe_webhook_urls() {
     let srv = TestServer::start().await;
+    // Plain http is refused in the compatible network's words, which do not name the field.
+    let reply = srv
+        .register_raw(with(
+            registration(),
+            "webhook_url",
+            json!("http://hooks.example.com/in"),
+        ))
+        .await;
+    assert_eq!(reply.0, StatusCode::BAD_REQUEST, "{}", reply.1);
+    assert_eq!(reply.1["detail"], "Webhook URL must use HTTPS");
+    assert_eq!(reply.1["field"], "webhook_url");
     for bad in [
-        "http://hooks.example.com/in",
         "not a url",
         "https://localhost/hook",
         "https://127.0.0.1/hook",
@@ -183,11 +193,16 @@ async fn profile_read_and_webhook_update() {
     assert_eq!(me["webhook_url"], url);
     assert_eq!(me["id"], ada.id.as_str());
 
-    for bad in [
-        "http://hooks.example.com/",
-        "https://10.1.1.1/",
-        "https://localhost/",
-    ] {
+    let reply = srv
+        .put(
+            "/auth/me",
+            &ada.key,
+            json!({"webhook_url": "http://hooks.example.com/"}),
+        )
+        .await;
+    assert_eq!(reply.0, StatusCode::BAD_REQUEST, "{}", reply.1);
+    assert_eq!(reply.1["detail"], "Webhook URL must use HTTPS");
+    for bad in ["https://10.1.1.1/", "https://localhost/"] {
         let reply = srv
             .put("/auth/me", &ada.key, json!({"webhook_url": bad}))
             .await;

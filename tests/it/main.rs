@@ -6,6 +6,7 @@ mod admin;
 mod chats;
 mod cli;
 mod common;
+mod compat;
 mod concurrency;
 mod connections;
 mod crash;

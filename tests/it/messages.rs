@@ -1,7 +1,7 @@
 //! Messages: send refusals, long-poll and inbox, acknowledgement, idempotency, threads, and
 //! durability across a restart.
 
-use crate::common::{TestAgent, TestServer, assert_error, message_ids};
+use crate::common::{TestAgent, TestServer, assert_error, message_ids, sent_order};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -187,9 +187,11 @@ async fn inbox_limit_is_validated_and_honoured() {
     let first = srv.inbox(&bob, 3).await;
     assert_eq!(first["instructions_version"], "4");
     assert_eq!(first["announcements"], json!([]));
-    assert_eq!(message_ids(&first), sent[..3]);
+    // The oldest are taken first, so none waits behind newer ones; each answer lists its
+    // messages newest first.
+    assert_eq!(sent_order(&first), sent[..3]);
     let rest = srv.inbox(&bob, 200).await;
-    assert_eq!(message_ids(&rest), sent[3..]);
+    assert_eq!(sent_order(&rest), sent[3..]);
     assert_eq!(srv.inbox(&bob, 200).await["count"], 0);
 }
 
@@ -280,9 +282,9 @@ async fn each_message_is_handed_out_once() {
             .await;
         sent.push(m["id"].as_str().unwrap().to_owned());
     }
-    let mut seen = message_ids(&srv.inbox(&bob, 2).await);
-    seen.extend(message_ids(&srv.stream(&bob, 5).await));
-    seen.extend(message_ids(&srv.inbox(&bob, 200).await));
+    let mut seen = sent_order(&srv.inbox(&bob, 2).await);
+    seen.extend(sent_order(&srv.stream(&bob, 5).await));
+    seen.extend(sent_order(&srv.inbox(&bob, 200).await));
     assert_eq!(seen, sent);
     // Nothing more is pending: a concurrent inbox and stream both come back empty.
     let (inbox, stream) = tokio::join!(srv.inbox(&bob, 200), srv.stream(&bob, 1));
@@ -444,7 +446,7 @@ async fn idempotency_key() {
     assert_eq!(repeat["id"], later["id"]);
     let inbox = srv.inbox(&bob, 50).await;
     assert_eq!(
-        message_ids(&inbox),
+        sent_order(&inbox),
         [
             other_key["id"].as_str().unwrap(),
             racing[0]["id"].as_str().unwrap(),

@@ -30,7 +30,8 @@ async fn setup_guide_by_accept() {
     let srv = TestServer::start().await;
     let (status, kind, md) = page(&srv, "/setup", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(kind.starts_with("text/markdown"), "{kind}");
+    // Markdown, served as plain text as the compatible network does.
+    assert_eq!(kind, "text/plain; charset=utf-8");
     for needle in [
         format!("curl -s -X POST {}/auth/register", srv.base),
         format!("curl -s {}/client/listener -o agentx_listener.py", srv.base),
@@ -274,13 +275,13 @@ async fn observe_shows_that_agent_only() {
     // Newest first: Bob's reply (received, under `ask`), then her message (sent, `auto`).
     assert!(rows[0].contains("reply from bob"), "{}", rows[0]);
     assert!(
-        rows[0].starts_with("in\"") && rows[0].contains("<td>ask</td>"),
+        rows[0].starts_with("in\"") && rows[0].contains("<td data-label=\"permission\">ask</td>"),
         "{}",
         rows[0]
     );
     assert!(
         rows[1].starts_with("out\"")
-            && rows[1].contains("<td>auto</td>")
+            && rows[1].contains("<td data-label=\"permission\">auto</td>")
             && rows[1].contains("&lt;script&gt;alert"),
         "{}",
         rows[1]
@@ -478,8 +479,14 @@ async fn admin_dashboard_and_its_routes() {
 /// The DOM headless Chromium builds for `url` (scripts run, fetches answered), or `None`
 /// with a note when Chromium is not installed.
 async fn browser_dom(url: &str) -> Option<String> {
+    browser_dom_with(url, &[]).await
+}
+
+/// [`browser_dom`] with more Chromium flags.
+async fn browser_dom_with(url: &str, flags: &[&str]) -> Option<String> {
     let profile = tempfile::TempDir::new().unwrap();
     let run = tokio::process::Command::new("chromium")
+        .args(flags)
         .args([
             "--headless",
             "--no-sandbox",
@@ -526,6 +533,10 @@ async fn pages_render_in_a_browser() {
     };
     assert!(dom.contains("seen in a browser &lt;i&gt;"), "{dom}");
     assert!(dom.contains("<tr class=\"message in\""), "{dom}");
+    assert!(
+        dom.contains("<title>agentx Observer — alice</title>"),
+        "{dom}"
+    );
 
     let dom = browser_dom(&format!("{}/admin#key={ADMIN_KEY}", srv.base))
         .await
@@ -535,4 +546,90 @@ async fn pages_render_in_a_browser() {
     assert!(agents.contains(&format!("<td>{}</td>", bob.id)), "{dom}");
     assert!(dom.contains("<td>Browser check</td>"), "{dom}");
     assert!(dom.contains("Loaded at"), "{dom}");
+}
+
+/// The observer on a 390-px-wide phone screen: nothing scrolls sideways, even with long
+/// names, ids and unbroken message text, and the tables become labelled cards; at desktop
+/// width they stay tables. Measured in Chromium by a local page that fetches `/observe` and
+/// lays it out in frames of both widths (web security off for the fetch; the frames are
+/// `srcdoc`, so the page may read their layout; the observer loads nothing else).
+#[tokio::test]
+async fn observer_fits_a_phone_screen() {
+    let srv = TestServer::start().await;
+    let alice = srv.register(&"alice-with-a-long-name-".repeat(4)).await;
+    let bob = srv.register("bob").await;
+    srv.connect(&alice, &bob, "friends").await;
+    let unbroken = format!("https://example.com/{}", "x".repeat(300));
+    srv.sent(
+        &bob,
+        &alice,
+        json!({"content": unbroken, "category": "info", "thread_subject": "y".repeat(120)}),
+    )
+    .await;
+    srv.sent(&alice, &bob, json!({"content": "short answer"}))
+        .await;
+
+    let observe = format!("{}/observe?token={}", srv.base, alice.key);
+    let probe = format!(
+        r#"<!doctype html><html><body>
+<iframe id="phone" style="width:390px;height:844px;border:0"></iframe>
+<iframe id="desktop" style="width:1280px;height:800px;border:0"></iframe>
+<script>
+var loaded = 0;
+function measure() {{
+  if (++loaded < 2) return;
+  var out = document.createElement("pre");
+  out.id = "probe";
+  ["phone", "desktop"].forEach(function (id) {{
+    var doc = document.getElementById(id).contentDocument;
+    var root = doc.documentElement;
+    var heads = doc.querySelectorAll("table thead");
+    var shown = Array.prototype.filter.call(heads, function (h) {{
+      return doc.defaultView.getComputedStyle(h).display !== "none";
+    }});
+    out.textContent += id + " scroll=" + root.scrollWidth + " client=" + root.clientWidth
+      + " tables=" + heads.length + " headers_shown=" + shown.length + "\n";
+  }});
+  document.body.appendChild(out);
+}}
+fetch("{observe}").then(function (r) {{ return r.text(); }}).then(function (html) {{
+  ["phone", "desktop"].forEach(function (id) {{
+    var frame = document.getElementById(id);
+    frame.onload = measure;
+    frame.srcdoc = html;
+  }});
+}});
+</script></body></html>"#
+    );
+    let dir = tempfile::TempDir::new().unwrap();
+    let page = dir.path().join("probe.html");
+    std::fs::write(&page, probe).unwrap();
+    let url = format!("file://{}", page.display());
+    let Some(dom) = browser_dom_with(&url, &["--disable-web-security"]).await else {
+        return;
+    };
+    let start = dom
+        .find("<pre id=\"probe\">")
+        .unwrap_or_else(|| panic!("the probe ran: {dom}"))
+        + 16;
+    let report = &dom[start..start + dom[start..].find("</pre>").unwrap()];
+    let numbers = |line: &str| -> Vec<usize> {
+        line.split_whitespace()
+            .skip(1)
+            .map(|kv| kv.split_once('=').unwrap().1.parse().unwrap())
+            .collect()
+    };
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 2, "{report}");
+    let phone = numbers(lines[0]);
+    let desktop = numbers(lines[1]);
+    assert!(lines[0].starts_with("phone") && lines[1].starts_with("desktop"));
+    assert_eq!(phone[2], 3, "connections, messages and threads: {report}");
+    assert!(
+        phone[0] <= phone[1],
+        "no horizontal scroll at 390 px: {report}"
+    );
+    assert_eq!(phone[3], 0, "on a phone the rows are cards: {report}");
+    assert!(desktop[0] <= desktop[1], "{report}");
+    assert_eq!(desktop[3], 3, "on a desktop the tables stay: {report}");
 }

@@ -1,7 +1,7 @@
 //! Contracts and permission levels: the preset table, what each preset lets through, and
 //! changes by either side.
 
-use crate::common::{TestAgent, TestServer, assert_error};
+use crate::common::{TestAgent, TestServer, assert_error, sent_order};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -61,12 +61,7 @@ async fn each_preset_and_category() {
             delivered.push(plain["id"].clone());
 
             let inbox = srv.inbox(to, 200).await;
-            let got: Vec<Value> = inbox["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["id"].clone())
-                .collect();
+            let got: Vec<Value> = sent_order(&inbox).into_iter().map(Value::from).collect();
             assert_eq!(
                 got, delivered,
                 "{contract}: refused messages are not delivered"
@@ -224,13 +219,14 @@ async fn recipient_side_levels_decide_delivery() {
         .await;
     assert_error(&reply, StatusCode::FORBIDDEN, None);
     assert_eq!(reply.1["detail"], UNDELIVERABLE);
-    let ids: Vec<Value> = srv.inbox(&bob, 50).await["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].clone())
-        .collect();
-    assert_eq!(ids, [before["id"].clone(), after["id"].clone()]);
+    let ids = sent_order(&srv.inbox(&bob, 50).await);
+    assert_eq!(
+        ids,
+        [
+            before["id"].as_str().unwrap(),
+            after["id"].as_str().unwrap()
+        ]
+    );
     // A side's level is its own for both directions: Bob's never also stops him sending
     // info, and he is told it is his own setting.
     let reply = srv.send(&bob, &ada, json!({"category": "info"})).await;

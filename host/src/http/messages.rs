@@ -76,9 +76,8 @@ async fn stream(
         MAX_POLL_SECONDS,
     )?;
     let wait = Duration::from_secs(seconds);
-    Ok(Json(
-        state.network.poll(&agent.id, wait, &state.shutdown).await?,
-    ))
+    let delivery = state.network.poll(&agent.id, wait, &state.shutdown).await?;
+    Ok(Json(delivery.into()))
 }
 
 #[derive(Deserialize, IntoParams)]

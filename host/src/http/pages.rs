@@ -2,7 +2,7 @@
 //! `/observe` and `/admin`. Not JSON, so not in the OpenAPI document.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, status_of};
 use super::extract::{BaseUrl, Params, agent_for, bearer_header};
 use crate::network::{Error, ErrorKind};
 use crate::pages::{self, Format};
@@ -30,25 +30,47 @@ async fn setup(headers: HeaderMap, BaseUrl(base): BaseUrl) -> Response {
     rendered(format, page)
 }
 
-/// The guide with the command that accepts `invite_code`.
+/// The guide with the command that accepts `invite_code`, while the invite can be used.
+/// A refusal is the JSON error, or for a browser an HTML page with the same status.
 async fn join(
+    State(state): State<AppState>,
     headers: HeaderMap,
     BaseUrl(base): BaseUrl,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
     let format = format_for(&headers);
-    let page = pages::guide(&base, Some(&code), format)
-        .ok_or_else(|| Error::not_found("invite_not_found", "Invite not found"))?;
-    Ok(rendered(format, page))
+    let refusal = match state.network.open_invite(&code).await {
+        // Real codes are always shell-safe; the guide checks again before quoting one.
+        Ok(_) => match pages::guide(&base, Some(&code), format) {
+            Some(page) => return Ok(rendered(format, page)),
+            None => Error::not_found("invite_not_found", "Invalid invite code"),
+        },
+        Err(e) => e,
+    };
+    match (format, refusal.kind) {
+        (Format::Html, ErrorKind::NotFound | ErrorKind::Invalid) => {
+            let mut response = html(pages::invite_refused(&base, &refusal.detail));
+            *response.status_mut() = status_of(refusal.kind);
+            Ok(response)
+        }
+        _ => Err(refusal.into()),
+    }
 }
 
-/// The listener script, defaulting to this server's URL.
+/// The listener script, defaulting to this server's URL; a download for browsers, as the
+/// compatible network serves it.
 async fn listener(BaseUrl(base): BaseUrl) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        )],
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"listener.py\""),
+            ),
+        ],
         pages::listener_script(&base),
     )
         .into_response()
@@ -70,7 +92,8 @@ fn format_for(headers: &HeaderMap) -> Format {
 fn rendered(format: Format, page: String) -> Response {
     let content_type = match format {
         Format::Html => "text/html; charset=utf-8",
-        Format::Markdown => "text/markdown; charset=utf-8",
+        // What the compatible network serves; curl and agents read it as text either way.
+        Format::Markdown => "text/plain; charset=utf-8",
     };
     let mut response = ([(header::CONTENT_TYPE, content_type)], page).into_response();
     // The answer depends on Accept; caches must keep the two apart.

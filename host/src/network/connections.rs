@@ -94,20 +94,10 @@ impl Network {
                 )
                 .on("contract")
             })?;
-        let invite = self
-            .store
-            .invite(code)
-            .await?
-            .ok_or_else(|| Error::not_found("invite_not_found", "Invite not found"))?;
+        let invite = self.open_invite(code).await?;
         let refuse = |code, detail: &str| Err(Error::invalid(code, detail).on("invite_code"));
-        if invite.used_by.is_some() {
-            return refuse("invite_used", "Invite has already been used");
-        }
-        if invite.expires_at <= self.now() {
-            return refuse("invite_expired", "Invite has expired");
-        }
         if invite.agent_id == agent {
-            return refuse("own_invite", "You cannot accept your own invite");
+            return refuse("own_invite", "You can't connect with yourself");
         }
         // Also checked inside the store's transaction; this answers the common case early.
         if self
@@ -133,9 +123,7 @@ impl Network {
             ]),
         };
         let connection = match self.store.accept_invite(code, connection).await {
-            Err(StoreError::Rejected(Rejection::InviteUsed)) => {
-                return refuse("invite_used", "Invite has already been used");
-            }
+            Err(StoreError::Rejected(Rejection::InviteUsed)) => return Err(invite_used()),
             Err(StoreError::Rejected(Rejection::AlreadyConnected)) => {
                 return refuse(
                     "already_connected",
@@ -146,6 +134,25 @@ impl Network {
         };
         tracing::info!(connection = %connection.id, contract = %connection.contract_type, "connection made");
         self.view(agent, connection).await
+    }
+
+    /// The invite `code` if it can still be accepted: 404 when unknown, 400 when used or
+    /// expired, in the compatible network's words (its clients match on them).
+    pub async fn open_invite(&self, code: &str) -> Result<Invite> {
+        let invite = self
+            .store
+            .invite(code)
+            .await?
+            .ok_or_else(|| Error::not_found("invite_not_found", "Invalid invite code"))?;
+        if invite.used_by.is_some() {
+            return Err(invite_used());
+        }
+        if invite.expires_at <= self.now() {
+            return Err(
+                Error::invalid("invite_expired", "This invite has expired").on("invite_code")
+            );
+        }
+        Ok(invite)
     }
 
     /// The agent's active connections.
@@ -225,7 +232,7 @@ impl Network {
         if !connection.involves(agent) {
             return Err(Error::forbidden(
                 "not_your_connection",
-                "This connection is not yours",
+                "Not your connection",
             ));
         }
         Ok(connection)
@@ -249,4 +256,8 @@ impl Network {
             created_at: connection.created_at,
         })
     }
+}
+
+fn invite_used() -> Error {
+    Error::invalid("invite_used", "This invite has already been used").on("invite_code")
 }

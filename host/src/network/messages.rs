@@ -46,8 +46,11 @@ pub struct Inbox {
 /// The version of `/setup` this build serves (`"4"` is the compatible network's).
 pub const INSTRUCTIONS_VERSION: &str = "4";
 
+/// The wire lists messages newest first, as the compatible network does; a [`Delivery`]
+/// holds them in the order they were sent.
 impl From<Delivery> for Inbox {
-    fn from(d: Delivery) -> Self {
+    fn from(mut d: Delivery) -> Self {
+        d.messages.reverse();
         Inbox {
             count: d.messages.len(),
             messages: d.messages,
@@ -104,7 +107,8 @@ impl Network {
 
         if to == from {
             return Err(
-                Error::invalid("self_message", "You cannot message yourself").on("to_agent_id"),
+                Error::invalid("self_message", "Can't send a message to yourself")
+                    .on("to_agent_id"),
             );
         }
         self.agent(&to)
@@ -216,25 +220,26 @@ impl Network {
     }
 
     /// Waits up to `wait` for something to hand to `agent`, returning at once when something
-    /// is already pending, and empty on timeout or shutdown.
+    /// is already pending, and empty on timeout or shutdown. Messages come in the order they
+    /// were sent.
     pub async fn poll(
         &self,
         agent: &str,
         wait: Duration,
         shutdown: &CancellationToken,
-    ) -> Result<Inbox> {
+    ) -> Result<Delivery> {
         // NB: subscribe before reading, so a message committed in between still wakes us.
         let mut wakeups = self.notifier.subscribe(agent);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let delivery = self.take(agent, STREAM_BATCH).await?;
             if !delivery.is_empty() {
-                return Ok(delivery.into());
+                return Ok(delivery);
             }
             tokio::select! {
                 _ = wakeups.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => return Ok(Delivery::default().into()),
-                _ = shutdown.cancelled() => return Ok(Delivery::default().into()),
+                _ = tokio::time::sleep_until(deadline) => return Ok(Delivery::default()),
+                _ = shutdown.cancelled() => return Ok(Delivery::default()),
             }
         }
     }

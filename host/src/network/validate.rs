@@ -22,10 +22,11 @@ where
 {
     match value {
         None => Ok(None),
+        // The compatible network's wording, which its clients match on.
         Some(raw) => raw.parse().map(Some).map_err(|()| {
             Error::malformed(
                 field,
-                format!("{field} must be one of: {} (got {raw:?})", T::expected()),
+                format!("Invalid {field} '{raw}'. Must be one of: {}", T::expected()),
             )
         }),
     }
@@ -42,7 +43,17 @@ macro_rules! wire_values {
     )+};
 }
 use crate::model::{Category, Framework, Level, MessageType};
-wire_values!(Category, Framework, Level, MessageType);
+wire_values!(Category, Framework, MessageType);
+
+/// The compatible network lists the levels alphabetically, unlike their declaration order
+/// (which is the order of trust); its clients match on the text.
+impl WireValues for Level {
+    fn expected() -> String {
+        let mut names: Vec<_> = Level::ALL.iter().map(|l| l.as_str()).collect();
+        names.sort_unstable();
+        names.join(", ")
+    }
+}
 
 /// A plausible email address: one `@`, a local part, a dotted domain, no whitespace.
 /// Deliverability is not checked; the address is an account name.
@@ -88,10 +99,14 @@ mod tests {
     fn enums_name_the_field_and_choices() {
         let e = one_of::<Category>("category", Some("gossip")).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("category"));
-        assert!(
-            e.detail.contains("info, requests, personal"),
-            "{}",
-            e.detail
+        assert_eq!(
+            e.detail,
+            "Invalid category 'gossip'. Must be one of: info, requests, personal"
+        );
+        let e = one_of::<Level>("level", Some("sometimes")).unwrap_err();
+        assert_eq!(
+            e.detail,
+            "Invalid level 'sometimes'. Must be one of: ask, auto, never"
         );
         assert_eq!(one_of::<Category>("category", None).unwrap(), None);
     }

@@ -24,7 +24,12 @@ impl WebhookRules {
         match url.scheme() {
             "https" => {}
             "http" if self.allow_http => {}
-            _ => return Err(bad("must use https")),
+            // The compatible network's exact words; clients match on them.
+            _ => {
+                return Err(
+                    Error::invalid("invalid_webhook_url", "Webhook URL must use HTTPS").on(field),
+                );
+            }
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad("must not carry credentials"));

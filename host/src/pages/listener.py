@@ -163,7 +163,8 @@ class Listener:
                 "announcement %s: %s\n%s"
                 % (announcement.get("version"), announcement.get("title"), announcement.get("content"))
             )
-        for message in inbox.get("messages") or []:
+        # The server lists the newest first; answer in the order they were sent.
+        for message in reversed(inbox.get("messages") or []):
             self.handle(message)
 
     def recover(self):

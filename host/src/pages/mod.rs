@@ -37,6 +37,16 @@ pub fn guide(base: &str, invite_code: Option<&str>, format: Format) -> Option<St
     })
 }
 
+/// The page a browser gets for an invite link that cannot be used (`why`), pointing to the
+/// plain guide instead.
+pub fn invite_refused(base: &str, why: &str) -> String {
+    let md = format!(
+        "# {why}\n\nAsk the agent that invited you for a new invite link. To join this \
+         network without one, follow the guide at `{base}/setup`.\n"
+    );
+    markdown::page("agentx invite", &md)
+}
+
 /// The admin dashboard. No data is in it: the operator's browser fetches the lists with
 /// the key it holds.
 pub fn admin_page() -> String {

@@ -33,7 +33,7 @@ pub fn page(activity: &Activity, now: DateTime<Utc>) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
-        "<h1>Activity of {name}</h1>\n<p id=\"profile\"><b>{name}</b> <code>{id}</code> · \
+        "<h1>Observer — {name}</h1>\n<p id=\"profile\"><b>{name}</b> <code>{id}</code> · \
 {framework} · <span class=\"status\">{status}</span> · last seen {seen} · member since \
 {since}</p>\n<p class=\"muted small\">Refreshes every {REFRESH_SECONDS} s; as of {now}. \
 Newest first.</p>\n",
@@ -54,65 +54,121 @@ Newest first.</p>\n",
     if activity.connections.is_empty() {
         body.push_str("<p class=\"muted\">No connections yet: invite someone with <code>POST /connections/invite</code>.</p>\n");
     } else {
-        body.push_str("<table id=\"connections\"><tr><th>agent</th><th>status</th><th>contract</th><th>since</th></tr>\n");
+        let mut table = Table::new("connections", &["agent", "status", "contract", "since"]);
         for connection in &activity.connections {
             let peer = &connection.connected_agent;
-            let _ = writeln!(
-                body,
-                "<tr class=\"connection\"><td><b>{}</b> <code class=\"small\">{}</code></td>\
-<td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&peer.name),
-                escape(&peer.id),
-                escape(&peer.status),
-                escape(&connection.contract_type),
-                time(connection.created_at)
+            table.row(
+                "class=\"connection\"",
+                &[
+                    format!(
+                        "<b>{}</b> <code class=\"small\">{}</code>",
+                        escape(&peer.name),
+                        escape(&peer.id)
+                    ),
+                    escape(&peer.status),
+                    escape(&connection.contract_type),
+                    time(connection.created_at),
+                ],
             );
         }
-        body.push_str("</table>\n");
+        body.push_str(&table.finish());
     }
 
     let _ = writeln!(body, "<h2>Messages ({})</h2>", activity.messages.len());
     if activity.messages.is_empty() {
         body.push_str("<p class=\"muted\">No messages yet.</p>\n");
     } else {
-        body.push_str(
-            "<table id=\"messages\"><tr><th>when</th><th>direction</th><th>thread</th>\
-<th>type / category</th><th>permission</th><th>status</th><th>content</th></tr>\n",
+        let mut table = Table::new(
+            "messages",
+            &[
+                "when",
+                "direction",
+                "thread",
+                "type / category",
+                "permission",
+                "status",
+                "content",
+            ],
         );
         for message in &activity.messages {
-            body.push_str(&message_row(message, &profile.id, &names, &subjects));
+            message_row(&mut table, message, &profile.id, &names, &subjects);
         }
-        body.push_str("</table>\n");
+        body.push_str(&table.finish());
     }
 
     let _ = writeln!(body, "<h2>Threads ({})</h2>", activity.threads.len());
     if activity.threads.is_empty() {
         body.push_str("<p class=\"muted\">No threads yet.</p>\n");
     } else {
-        body.push_str("<table id=\"threads\"><tr><th>subject</th><th>with</th><th>last message</th><th>started</th></tr>\n");
+        let mut table = Table::new("threads", &["subject", "with", "last message", "started"]);
         for thread in &activity.threads {
-            let _ = writeln!(
-                body,
-                "<tr class=\"thread\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&thread.subject),
-                escape(peers.get(thread.connection_id.as_str()).unwrap_or(&"?")),
-                time(thread.last_message_at),
-                time(thread.created_at)
+            table.row(
+                "class=\"thread\"",
+                &[
+                    escape(&thread.subject),
+                    escape(peers.get(thread.connection_id.as_str()).unwrap_or(&"?")),
+                    time(thread.last_message_at),
+                    time(thread.created_at),
+                ],
             );
         }
-        body.push_str("</table>\n");
+        body.push_str(&table.finish());
     }
 
-    let refresh = format!("<meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">");
-    document(&format!("agentx · {}", profile.name), &refresh, &body)
+    let head = format!("<meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">{PHONE_STYLE}");
+    document(&format!("agentx Observer — {}", profile.name), &head, &body)
+}
+
+/// On a phone-sized screen each table row becomes a card of labelled lines (the label is
+/// the cell's column, from `data-label`), so nothing needs horizontal scrolling; long words
+/// such as ids and URLs break instead of widening the page.
+const PHONE_STYLE: &str = "<style>body{overflow-wrap:anywhere}\
+@media (max-width:40rem){main{margin:1rem auto}\
+table.stack thead{display:none}\
+table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:auto}\
+table.stack tr{border-bottom:1px solid #ccc;padding:.4rem 0}\
+table.stack td{border:0;padding:.1rem .25rem}\
+table.stack td::before{content:attr(data-label) \": \";font-weight:bold;color:#666}}</style>";
+
+/// A table whose cells carry their column's name, for [`PHONE_STYLE`].
+struct Table {
+    html: String,
+    columns: &'static [&'static str],
+}
+
+impl Table {
+    fn new(id: &str, columns: &'static [&'static str]) -> Self {
+        let mut html = format!("<table id=\"{id}\" class=\"stack\"><thead><tr>");
+        for column in columns {
+            let _ = write!(html, "<th>{column}</th>");
+        }
+        html.push_str("</tr></thead><tbody>\n");
+        Table { html, columns }
+    }
+
+    /// A row with `attributes` on its `<tr>` and one cell (already HTML) per column.
+    fn row(&mut self, attributes: &str, cells: &[String]) {
+        debug_assert_eq!(cells.len(), self.columns.len());
+        let _ = write!(self.html, "<tr {attributes}>");
+        for (column, cell) in self.columns.iter().zip(cells) {
+            let _ = write!(self.html, "<td data-label=\"{column}\">{cell}</td>");
+        }
+        self.html.push_str("</tr>\n");
+    }
+
+    fn finish(mut self) -> String {
+        self.html.push_str("</tbody></table>\n");
+        self.html
+    }
 }
 
 fn message_row(
+    table: &mut Table,
     message: &Message,
     me: &str,
     names: &HashMap<&str, &str>,
     subjects: &HashMap<&str, &str>,
-) -> String {
+) {
     let name = |id: &str| escape(names.get(id).copied().unwrap_or(id));
     let (direction, arrow) = if message.from_agent_id == me {
         ("out", format!("to {}", name(&message.to_agent_id)))
@@ -121,17 +177,21 @@ fn message_row(
     };
     let category = message.category.map(|c| c.as_str()).unwrap_or("—");
     let permission = message.permission.map(Level::as_str).unwrap_or("—");
-    format!(
-        "<tr class=\"message {direction}\" data-id=\"{id}\"><td>{when}</td><td>{arrow}</td>\
-<td>{subject}</td><td>{kind} / {category}</td><td>{permission}</td><td>{status}</td>\
-<td class=\"pre\">{content}</td></tr>\n",
-        id = escape(&message.id),
-        when = time(message.created_at),
-        subject = escape(subjects.get(message.thread_id.as_str()).unwrap_or(&"")),
-        kind = message.message_type,
-        status = message.status,
-        content = escape(&message.content),
-    )
+    table.row(
+        &format!(
+            "class=\"message {direction}\" data-id=\"{}\"",
+            escape(&message.id)
+        ),
+        &[
+            time(message.created_at),
+            arrow,
+            escape(subjects.get(message.thread_id.as_str()).unwrap_or(&"")),
+            format!("{} / {category}", message.message_type),
+            permission.to_owned(),
+            message.status.to_string(),
+            format!("<span class=\"pre\">{}</span>", escape(&message.content)),
+        ],
+    );
 }
 
 /// The answer to a missing, unknown or expired credential: how to get one, and nothing else.
@@ -148,7 +208,7 @@ how.</li>\n<li>With a dashboard session: <code>POST {base}/auth/login</code> wit
 <code>{base}/observe?token=&lt;that token&gt;</code> or send it as <code>Authorization: \
 Bearer</code>.</li>\n</ul>\n"
     );
-    document("agentx · sign in", "", &body)
+    document("agentx Observer · sign in", "", &body)
 }
 
 fn time(at: DateTime<Utc>) -> String {

@@ -326,6 +326,14 @@ pub fn message_ids(inbox: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The ids of the messages in an inbox-shaped answer in the order they were sent: the
+/// wire lists them newest first.
+pub fn sent_order(inbox: &Value) -> Vec<String> {
+    let mut ids = message_ids(inbox);
+    ids.reverse();
+    ids
+}
+
 /// Asserts an error answer in the contract's shape: `status`, a non-empty `detail` and a
 /// snake_case `code`; with `field`, the field is named both in `field` and in `detail`.
 #[track_caller]
