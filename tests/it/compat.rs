@@ -141,36 +141,27 @@ async fn refusals_in_the_compatible_words() {
         );
     }
 
-    let bad_level = srv
-        .put(
-            &permissions,
-            &alice.key,
+    for (body, field, words) in [
+        (
             json!({"category": "info", "level": "maybe"}),
-        )
-        .await;
-    let words = "Invalid level 'maybe'. Must be one of: ask, auto, never";
-    assert_exact(
-        &bad_level,
-        StatusCode::BAD_REQUEST,
-        "invalid_field",
-        Some("level"),
-        words,
-    );
-    let bad_category = srv
-        .put(
-            &permissions,
-            &alice.key,
+            "level",
+            "Invalid level 'maybe'. Must be one of: ask, auto, never",
+        ),
+        (
             json!({"category": "gossip", "level": "ask"}),
-        )
-        .await;
-    let words = "Invalid category 'gossip'. Must be one of: info, requests, personal";
-    assert_exact(
-        &bad_category,
-        StatusCode::BAD_REQUEST,
-        "invalid_field",
-        Some("category"),
-        words,
-    );
+            "category",
+            "Invalid category 'gossip'. Must be one of: info, requests, personal",
+        ),
+    ] {
+        let reply = srv.put(&permissions, &alice.key, body).await;
+        assert_exact(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some(field),
+            words,
+        );
+    }
 
     let http_hook = srv
         .put(
