@@ -640,3 +640,30 @@ async fn session_token_can_message() {
     assert_eq!(status, StatusCode::OK, "{message}");
     assert_eq!(message["from_agent_id"], ada.id.as_str());
 }
+
+/// A failure while looking the recipient up (here its record no longer reads) is a 500, not
+/// a 404 telling the sender that the agent does not exist.
+#[tokio::test]
+async fn a_broken_recipient_record_is_an_internal_error_not_a_missing_recipient() {
+    let mut srv = TestServer::start().await;
+    let ada = srv.register("ada").await;
+    let bob = srv.register("bob").await;
+    srv.connect(&ada, &bob, "friends").await;
+    srv.stop().await;
+    {
+        // Fault injection: overwrite bob's row in the store's `agents` table with bytes that
+        // are not a record.
+        let db = redb::Database::create(srv.data_dir().join("agentx.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        let agents = redb::TableDefinition::<&str, &[u8]>::new("agents");
+        txn.open_table(agents)
+            .unwrap()
+            .insert(bob.id.as_str(), b"not a record".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    srv.restart().await;
+    let message = json!({"to_agent_id": bob.id, "content": "hi"});
+    let (status, body) = srv.post("/messages", &ada.key, message).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+}

@@ -111,9 +111,10 @@ impl Network {
                     .on("to_agent_id"),
             );
         }
-        self.agent(&to)
-            .await
-            .map_err(|_| Error::not_found("agent_not_found", "Recipient not found"))?;
+        // Only a missing agent is a 404; a failure to look it up stays internal.
+        if self.store.agent(&to).await?.is_none() {
+            return Err(Error::not_found("agent_not_found", "Recipient not found"));
+        }
         let connection = self.active_connection(from, &to).await?.ok_or_else(|| {
             Error::forbidden("not_connected", "You are not connected to this agent")
         })?;
