@@ -85,7 +85,7 @@ impl HostedAgents {
         for (id, agent) in &config.agents {
             let hosted = build(id, agent, runtime, None)
                 .await
-                .map_err(|e| PluginError::Load(format!("agent {id}: {e}")))?;
+                .map_err(|e| PluginError::Load(crate::error::context(format!("agent {id}"), e)))?;
             agents.insert(id.clone(), Arc::new(hosted));
         }
         Ok(Self {
@@ -235,7 +235,7 @@ where
     let Some(path) = path else {
         return Ok(None);
     };
-    let source = PluginSource::read(path).map_err(PluginError::Load)?;
+    let source = PluginSource::read(path).map_err(PluginError::load)?;
     let digest = digest(&source, grant);
     let reusable = old
         .filter(|(plugin, old_digest)| *old_digest == digest && !plugin.is_degraded())

@@ -24,10 +24,12 @@
 //! - [`plugins`]: agent behaviour as sandboxed WebAssembly components (wasmtime).
 //! - [`webhooks`]: signed delivery of the outbox to agents' webhooks, with retries.
 //! - [`clock`]: wall time, injectable for tests.
+//! - [`error`]: how errors keep the causes they come from.
 
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod error;
 pub mod hosted;
 pub mod http;
 pub mod model;

@@ -97,7 +97,7 @@ pub async fn start(
         },
     )?);
     let policy_source = match &config.policy {
-        Some(path) => PluginSource::read(path).map_err(PluginError::Load)?,
+        Some(path) => PluginSource::read(path).map_err(PluginError::load)?,
         None => PluginSource::builtin_contracts(),
     };
     let (default_policy, presets) = runtime

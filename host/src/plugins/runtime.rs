@@ -13,6 +13,7 @@ use super::engine::{self, EPOCH_TICK};
 use super::host::{CallState, Conversation, Grants, HostServices, Session};
 use super::log::PluginLog;
 use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
+use crate::error::{Source, context, source};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -27,8 +28,9 @@ pub const DEGRADED_AFTER: u32 = 5;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PluginError {
-    #[error("{0}")]
-    Load(String),
+    /// The plugin cannot be loaded: the message says why, and the cause is kept.
+    #[error(transparent)]
+    Load(Source),
     #[error("plugin {plugin} exceeded its {timeout_ms} ms deadline")]
     Timeout { plugin: String, timeout_ms: u64 },
     #[error("plugin {plugin} failed: {detail}")]
@@ -43,6 +45,13 @@ pub enum PluginError {
     Guest { plugin: String, reason: String },
     #[error("plugin {plugin} is degraded after repeated failures; reload it")]
     Degraded { plugin: String },
+}
+
+impl PluginError {
+    /// A plugin that cannot be loaded, for a reason given as an error or a message.
+    pub fn load(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        PluginError::Load(source(e))
+    }
 }
 
 /// A plugin loaded for one agent, ready to be called.
@@ -117,7 +126,7 @@ pub struct PluginRuntime {
 
 impl PluginRuntime {
     pub fn new(cache_dir: PathBuf, services: HostServices) -> Result<Self, PluginError> {
-        let load = |e: wasmtime::Error| PluginError::Load(format!("plugin engine: {e}"));
+        let load = |e: wasmtime::Error| PluginError::Load(context("plugin engine", e));
         let engine = engine::build().map_err(load)?;
         // Both worlds also get the deny-all WASI (see `GuestWasi`) for guests whose libc or
         // runtime imports it; a component that imports none of it is not affected.
@@ -145,7 +154,10 @@ impl PluginRuntime {
         let manifest = &source.manifest;
         let started = Instant::now();
         let (component, outcome) = self.cache.load(&self.engine, &source.bytes).map_err(|e| {
-            PluginError::Load(format!("{} is not a valid component: {e:#}", source.origin))
+            PluginError::Load(context(
+                format!("{} is not a valid component", source.origin),
+                e,
+            ))
         })?;
         match outcome {
             CacheOutcome::Hit => {
@@ -161,7 +173,7 @@ impl PluginRuntime {
                     && !manifest.capabilities.contains(c)
             });
             if let Some(capability) = undeclared {
-                return Err(PluginError::Load(format!(
+                return Err(PluginError::load(format!(
                     "plugin {} imports {} but its manifest does not ask for it",
                     manifest.name,
                     capability.name()
@@ -210,10 +222,8 @@ impl PluginRuntime {
             .instantiate_pre(&component)
             .and_then(responder::ResponderPre::new)
             .map_err(|e| {
-                PluginError::Load(format!(
-                    "plugin {} does not fit world responder: {e}",
-                    manifest.name
-                ))
+                let what = format!("plugin {} does not fit world responder", manifest.name);
+                PluginError::Load(context(what, e))
             })?;
         let plugin = self.plugin(agent, manifest, grant, pre);
         let pre = plugin.pre.clone();
@@ -251,10 +261,11 @@ impl PluginRuntime {
             .instantiate_pre(&component)
             .and_then(policy::ContractPolicyPre::new)
             .map_err(|e| {
-                PluginError::Load(format!(
-                    "plugin {} does not fit world contract-policy: {e}",
+                let what = format!(
+                    "plugin {} does not fit world contract-policy",
                     manifest.name
-                ))
+                );
+                PluginError::Load(context(what, e))
             })?;
         let plugin = self.plugin(agent, manifest, grant, pre);
         let pre = plugin.pre.clone();
@@ -426,7 +437,7 @@ fn expect_world(manifest: &Manifest, world: World) -> Result<(), PluginError> {
     if manifest.world == world {
         Ok(())
     } else {
-        Err(PluginError::Load(format!(
+        Err(PluginError::load(format!(
             "plugin {} is a {:?} plugin, not a {world:?} one",
             manifest.name, manifest.world
         )))
@@ -438,7 +449,7 @@ fn check_description(
     description: &types::Description,
 ) -> Result<(), PluginError> {
     if description.name != manifest.name || description.version != manifest.version {
-        return Err(PluginError::Load(format!(
+        return Err(PluginError::load(format!(
             "plugin describes itself as {}@{} but its manifest says {}@{}",
             description.name, description.version, manifest.name, manifest.version
         )));
@@ -448,7 +459,7 @@ fn check_description(
         .difference(&manifest.capabilities)
         .find(|c| **c != Capability::Log)
     {
-        return Err(PluginError::Load(format!(
+        return Err(PluginError::load(format!(
             "plugin {} wants {} but its manifest does not ask for it",
             manifest.name,
             extra.name()

@@ -13,6 +13,7 @@
 pub mod outbox;
 pub mod redb;
 
+use crate::error::Source;
 use crate::model::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -40,10 +41,18 @@ pub enum Rejection {
 pub enum StoreError {
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// The backend failed; the message names the cause, which is kept as the source.
     #[error("storage failure: {0}")]
-    Backend(String),
+    Backend(#[source] Source),
     #[error("data directory holds schema version {found}; this agentx reads version {expected}")]
     SchemaMismatch { found: u64, expected: u64 },
+}
+
+impl StoreError {
+    /// A failure of the backend, keeping its cause (an error, or a message).
+    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Backend(crate::error::source(e))
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -82,7 +82,7 @@ pub(super) fn account_by_email(
     let hash: [u8; 32] = hash
         .value()
         .try_into()
-        .map_err(|_| StoreError::Backend("malformed key hash".into()))?;
+        .map_err(|_| StoreError::backend("malformed key hash"))?;
     Ok(Some((user, agent, hash)))
 }
 

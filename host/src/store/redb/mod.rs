@@ -10,6 +10,7 @@
 //! writer, a read on a snapshot off the async runtime.
 
 use super::{NewMessage, Result, Sent, Store, StoreError};
+use crate::error::context;
 use crate::model::*;
 use crate::notify::Notifier;
 use async_trait::async_trait;
@@ -41,7 +42,7 @@ impl RedbStore {
     /// Opens (or creates) `<dir>/agentx.redb`, checks its schema version and starts the writer.
     pub fn open(dir: &Path, notifier: Arc<dyn Notifier>) -> Result<Self> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Backend(format!("create {}: {e}", dir.display())))?;
+            .map_err(|e| StoreError::Backend(context(format!("create {}", dir.display()), e)))?;
         let db = Arc::new(Database::create(dir.join("agentx.redb"))?);
         tables::init_schema(&db)?;
         let writer = Writer::start(db.clone(), notifier)?;
@@ -66,7 +67,7 @@ impl RedbStore {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || op(&db.begin_read()?))
             .await
-            .map_err(|e| StoreError::Backend(format!("read task: {e}")))?
+            .map_err(|e| StoreError::Backend(context("read task", e)))?
     }
 }
 

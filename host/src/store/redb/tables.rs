@@ -58,7 +58,7 @@ const SEQ_KEY: &str = "next_seq";
 macro_rules! backend_errors {
     ($($t:ty),+) => {$(
         impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError::Backend(e.to_string()) }
+            fn from(e: $t) -> Self { StoreError::backend(e) }
         }
     )+};
 }

@@ -7,6 +7,7 @@
 //! commit, and only then answers the callers and wakes the agents the batch gave something
 //! to. Under load, N concurrent writers share one fsync.
 
+use crate::error::context;
 use crate::model::AgentId;
 use crate::notify::Notifier;
 use crate::store::{Result, StoreError};
@@ -53,7 +54,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("agentx-store-writer".into())
             .spawn(move || run(&db, &queue, &*notifier))
-            .map_err(|e| StoreError::Backend(format!("spawn writer: {e}")))?;
+            .map_err(|e| StoreError::Backend(context("spawn writer", e)))?;
         Ok(Self {
             jobs: Some(jobs),
             thread: Some(thread),
@@ -88,10 +89,10 @@ impl Writer {
             .as_ref()
             .expect("present until drop")
             .send(job)
-            .map_err(|_| StoreError::Backend("store writer has stopped".into()))?;
+            .map_err(|_| StoreError::backend("store writer has stopped"))?;
         answer
             .await
-            .map_err(|_| StoreError::Backend("store writer dropped a job".into()))?
+            .map_err(|_| StoreError::backend("store writer dropped a job"))?
     }
 }
 
