@@ -10,7 +10,7 @@ use crate::plugins::manifest::LimitOverrides;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PORT: u16 = 4202;
@@ -90,6 +90,7 @@ pub struct ServerConfig {
     pub admin_key: Option<String>,
     pub body_limit_bytes: usize,
     pub rate_limit: RateLimitConfig,
+    pub connections: ConnectionConfig,
     pub webhooks: WebhookConfig,
     /// Reload when agentx.json or a plugin file it names changes (`agentx serve --watch`),
     /// as `POST /reload` does.
@@ -108,6 +109,7 @@ impl Default for ServerConfig {
             admin_key: None,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             rate_limit: RateLimitConfig::default(),
+            connections: ConnectionConfig::default(),
             webhooks: WebhookConfig::default(),
             watch: false,
         }
@@ -129,6 +131,45 @@ impl Default for RateLimitConfig {
         Self {
             per_second: NonZeroU32::new(100).expect("non-zero"),
             burst: NonZeroU32::new(200).expect("non-zero"),
+        }
+    }
+}
+
+/// How many connections both listeners hold open and how long a client may take: what keeps
+/// slow or piled-up clients from exhausting file descriptors or holding shutdown open.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct ConnectionConfig {
+    /// Time a client has to send a request's complete headers, from its first byte (or, on a
+    /// new connection, from the connection's opening).
+    pub header_read_timeout_ms: u64,
+    /// Time a kept-alive connection may wait for its next request.
+    pub idle_timeout_ms: u64,
+    /// Time a client has to send a whole request body, from the end of its headers.
+    pub body_read_timeout_ms: u64,
+    /// Connections open at once over both listeners; when full, the oldest idle one is
+    /// closed to make room (none idle: the new one is refused). Keep it below `ulimit -n`.
+    pub max_connections: NonZeroUsize,
+    /// Connections open at once from one client address, shed the same way.
+    pub max_connections_per_address: NonZeroUsize,
+    /// How long shutdown waits for requests in flight before it closes their connections.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            // Headers are a few hundred bytes: 10 s is generous even on a bad mobile link.
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            // 256 KiB at dial-up speed takes ~40 s; a client slower than that is not a client.
+            body_read_timeout_ms: 60_000,
+            // Below the descriptor limits servers are usually given, leaving room for the store
+            // and webhooks; per address, a thousand agents long-polling from behind one NAT or
+            // reverse proxy (idle connections are shed first, so only requests in flight count).
+            max_connections: NonZeroUsize::new(4096).expect("non-zero"),
+            max_connections_per_address: NonZeroUsize::new(1024).expect("non-zero"),
+            shutdown_timeout_ms: 10_000,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`tasks`]: one hosted agent answering one message on any channel; public-agent calls;
 //!   task events.
 //! - [`reload`]: re-reading agentx.json and swapping plugins live.
+//! - [`transport`]: serving a router over TCP with connection caps and timeouts.
 //! - [`http`]: one router per listener; thin handlers; the error → response mapping.
 //! - [`network`]: the domain (agents, invites, connections, permissions, messages,
 //!   threads, announcements); knows nothing of HTTP.
@@ -41,4 +42,5 @@ pub mod reload;
 pub mod server;
 pub mod store;
 pub mod tasks;
+pub mod transport;
 pub mod webhooks;

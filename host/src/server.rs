@@ -18,6 +18,7 @@ use crate::store::redb::RedbStore;
 use crate::store::{Store, StoreError};
 use crate::tasks::Tasks;
 use crate::tasks::public::{PublicAgents, RemoteDaemon};
+use crate::transport::{self, Connections};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,6 +184,7 @@ pub async fn start(
         reloader,
     };
     let rate = rate_limit(server);
+    let connections = Connections::new((&server.connections).into());
 
     let running = Running {
         public_addr,
@@ -191,14 +193,18 @@ pub async fn start(
         tasks: JoinSet::new(),
     };
     let mut running = running;
-    running.tasks.spawn(serve(
+    running.tasks.spawn(transport::serve(
         public,
         http::public_router(state.clone(), rate),
+        connections.clone(),
         shutdown.clone(),
     ));
-    running
-        .tasks
-        .spawn(serve(daemon, http::daemon_router(state), shutdown.clone()));
+    running.tasks.spawn(transport::serve(
+        daemon,
+        http::daemon_router(state),
+        connections,
+        shutdown.clone(),
+    ));
     runners.sync();
     let stopping = shutdown.clone();
     running.tasks.spawn(async move {
@@ -237,9 +243,10 @@ pub async fn start_public(config: &Config, daemon_url: url::Url) -> Result<Runni
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
     };
-    running.tasks.spawn(serve(
+    running.tasks.spawn(transport::serve(
         public,
         http::split_public_router(state, rate_limit(server)),
+        Connections::new((&server.connections).into()),
         shutdown,
     ));
     tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx public listener is serving");
@@ -294,16 +301,6 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Bind { addr, source })
-}
-
-async fn serve(listener: TcpListener, router: axum::Router, shutdown: CancellationToken) {
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %e, "listener failed");
-    }
 }
 
 async fn flush_presence(network: Network, shutdown: CancellationToken) {

@@ -12,16 +12,16 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 /// `agentx serve` in its own process, on free ports.
-struct Serve {
-    child: Child,
-    base: String,
+pub struct Serve {
+    pub child: Child,
+    pub base: String,
     daemon: String,
     /// Held so the process never writes into a closed pipe.
     _stdout: Lines<BufReader<ChildStdout>>,
 }
 
 impl Serve {
-    async fn start(config: &Path, data: &Path) -> Self {
+    pub async fn start(config: &Path, data: &Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_agentx"))
             .args(["serve", "--port", "0", "--daemon-port", "0", "--config"])
             .arg(config)
@@ -52,6 +52,16 @@ impl Serve {
             daemon,
             _stdout: stdout,
         }
+    }
+
+    /// SIGTERM: the orderly shutdown an init system asks for.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("agentx is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM {pid}: {status}");
     }
 
     /// SIGKILL: no shutdown, no flush, nothing in flight finishes.

@@ -21,6 +21,7 @@ mod permissions;
 mod plugins;
 mod public_agents;
 mod reload;
+mod slow_clients;
 mod task_events;
 mod tokens;
 mod webhooks;
