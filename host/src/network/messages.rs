@@ -233,7 +233,7 @@ impl Network {
         let mut wakeups = self.notifier.subscribe(agent);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let delivery = self.take(agent, STREAM_BATCH).await?;
+            let delivery = self.store.take_pending(agent, STREAM_BATCH).await?;
             if !delivery.is_empty() {
                 return Ok(delivery);
             }
@@ -247,15 +247,7 @@ impl Network {
 
     /// What is pending for `agent` now, without waiting.
     pub async fn inbox(&self, agent: &str, limit: usize) -> Result<Inbox> {
-        Ok(self.take(agent, limit).await?.into())
-    }
-
-    async fn take(&self, agent: &str, limit: usize) -> Result<Delivery> {
-        // The read-only check keeps empty polls (the common case) off the writer.
-        if !self.store.has_pending(agent).await? {
-            return Ok(Delivery::default());
-        }
-        Ok(self.store.take_pending(agent, limit).await?)
+        Ok(self.store.take_pending(agent, limit).await?.into())
     }
 
     pub async fn acknowledge(&self, agent: &str, message: &str) -> Result<Message> {

@@ -125,11 +125,11 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
         key: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<Message>>;
-    /// Whether a poll by `agent` would get anything, without changing state.
-    async fn has_pending(&self, agent: &str) -> Result<bool>;
     /// Hands over up to `limit` queued messages (marked delivered) and every announcement
-    /// the agent has not had yet. Each is handed over once. Queued messages whose connection
-    /// has been removed since are withdrawn from the queue instead (and stay `sent`).
+    /// the agent has not had yet, atomically: each is handed over once, even to concurrent
+    /// takers on several nodes. Queued messages whose connection has been removed since are
+    /// withdrawn from the queue instead (and stay `sent`). Most polls find nothing, so a
+    /// backend should answer an empty queue without taking a write lock.
     async fn take_pending(&self, agent: &str, limit: usize) -> Result<Delivery>;
     async fn acknowledge(&self, message: &str, agent: &str, at: DateTime<Utc>) -> Result<Message>;
 

@@ -202,14 +202,18 @@ impl Store for RedbStore {
             .await
     }
 
-    async fn has_pending(&self, agent: &str) -> Result<bool> {
-        let agent = agent.to_owned();
-        self.read(move |txn| messages::has_pending(txn, &agent))
-            .await
-    }
-
     async fn take_pending(&self, agent: &str, limit: usize) -> Result<Delivery> {
         let agent = agent.to_owned();
+        // A read on a snapshot keeps empty polls (the common case) off the single writer;
+        // one that finds something re-reads the queue inside the write, so nothing is
+        // handed over twice.
+        let id = agent.clone();
+        if !self
+            .read(move |txn| messages::has_pending(txn, &id))
+            .await?
+        {
+            return Ok(Delivery::default());
+        }
         self.write(move |txn, _| messages::take_pending(txn, &agent, limit))
             .await
     }
