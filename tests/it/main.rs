@@ -22,6 +22,7 @@ mod plugins;
 mod public_agents;
 mod reload;
 mod slow_clients;
+mod store;
 mod task_events;
 mod tokens;
 mod webhooks;

@@ -1,0 +1,218 @@
+//! The store conformance suite: the behaviour every backend of [`Store`] and [`Outbox`]
+//! must have, written against the traits alone. Each behaviour is one function taking a
+//! fresh, empty store; [`conformance!`] instantiates all of them as tests for one backend.
+//! A new backend (a shared database for several nodes) adds one `conformance!` line and
+//! must pass unchanged.
+
+mod accounts;
+mod connections;
+mod messages;
+mod outbox;
+mod small;
+
+use agentx::model::*;
+use agentx::notify::LocalNotifier;
+use agentx::store::{NewMessage, Sent, Store};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A fresh, empty store of one backend, with the notifier it wakes.
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub notifier: Arc<LocalNotifier>,
+    /// Whatever the backend needs kept alive (a temporary directory, a database).
+    _keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+fn redb() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let notifier = Arc::new(LocalNotifier::default());
+    let store = agentx::store::redb::RedbStore::open(dir.path(), notifier.clone()).unwrap();
+    Backend {
+        store: Arc::new(store),
+        notifier,
+        _keep: Box::new(dir),
+    }
+}
+
+/// One `#[tokio::test]` per behaviour for the backend `open` makes.
+macro_rules! conformance {
+    ($backend:ident: $($behaviour:ident),+ $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $behaviour() {
+                    super::$behaviour(&super::$backend()).await;
+                }
+            )+
+        }
+    };
+}
+
+use accounts::*;
+use connections::*;
+use messages::*;
+use outbox::*;
+use small::*;
+
+conformance!(redb:
+    accounts_are_unique_by_email_and_found_by_key,
+    hosted_agents_are_created_once_and_renamed,
+    webhook_urls_and_last_seen_times,
+    secrets_are_made_once,
+    invites_open_one_connection,
+    racing_acceptances_open_one_connection,
+    levels_change_only_on_active_connections,
+    messages_open_and_continue_threads,
+    sends_need_an_active_connection_and_a_thread,
+    idempotency_keys_replay_within_their_window,
+    racing_idempotent_sends_store_one_message,
+    pending_messages_are_handed_over_once_in_order,
+    concurrent_takers_get_each_message_once,
+    removed_connections_withdraw_queued_messages,
+    acknowledgement_rules,
+    announcements_reach_every_agent_once,
+    webhook_secrets_are_made_once_and_replaced,
+    deliveries_are_queued_with_their_message,
+    attempts_retry_deliver_and_give_up,
+    dead_deliveries_are_replayed,
+    tokens_are_found_by_hash_and_revoked_once,
+    memory_is_per_agent_with_a_key_quota,
+    chat_turns_are_kept_per_chat,
+);
+
+// Records, as the domain would make them.
+
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+pub fn id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A distinct key hash per name.
+pub fn key_hash(name: &str) -> [u8; 32] {
+    let mut hash = [0u8; 32];
+    hash[..name.len()].copy_from_slice(name.as_bytes());
+    hash
+}
+
+pub fn account(name: &str) -> (User, Agent) {
+    let user = User {
+        id: format!("user-{name}"),
+        email: format!("{name}@example.com"),
+        name: name.into(),
+        created_at: now(),
+    };
+    let agent = Agent {
+        id: name.into(),
+        user_id: user.id.clone(),
+        name: name.into(),
+        framework: Framework::Custom,
+        webhook_url: None,
+        created_at: now(),
+        last_seen_at: None,
+    };
+    (user, agent)
+}
+
+pub async fn register(s: &Backend, name: &str) -> Agent {
+    let (user, agent) = account(name);
+    s.store
+        .insert_account(user, agent.clone(), key_hash(name))
+        .await
+        .unwrap();
+    agent
+}
+
+pub fn invite(from: &str) -> Invite {
+    Invite {
+        code: id(),
+        agent_id: from.into(),
+        created_at: now(),
+        expires_at: now() + chrono::Duration::days(1),
+        used_by: None,
+    }
+}
+
+pub fn connection(a: &str, b: &str) -> Connection {
+    let auto = Levels {
+        info: Level::Auto,
+        requests: Level::Auto,
+        personal: Level::Auto,
+    };
+    Connection {
+        id: id(),
+        agents: [a.into(), b.into()],
+        contract_type: "friends".into(),
+        status: ConnectionStatus::Active,
+        created_at: now(),
+        permissions: BTreeMap::from([(a.into(), auto), (b.into(), auto)]),
+    }
+}
+
+/// Registers `a` and `b` and connects them.
+pub async fn pair(s: &Backend, a: &str, b: &str) -> Connection {
+    register(s, a).await;
+    register(s, b).await;
+    connect(s, a, b).await
+}
+
+pub async fn connect(s: &Backend, a: &str, b: &str) -> Connection {
+    let invite = invite(a);
+    s.store.insert_invite(invite.clone()).await.unwrap();
+    s.store
+        .accept_invite(&invite.code, connection(a, b))
+        .await
+        .unwrap()
+}
+
+pub fn message(from: &str, to: &str, thread: &str, content: &str) -> Message {
+    Message {
+        id: id(),
+        thread_id: thread.into(),
+        from_agent_id: from.into(),
+        to_agent_id: to.into(),
+        message_type: MessageType::Text,
+        category: None,
+        content: content.into(),
+        status: MessageStatus::Sent,
+        created_at: now(),
+        acknowledged_at: None,
+        permission: None,
+    }
+}
+
+pub fn thread(connection: &Connection) -> Thread {
+    Thread {
+        id: id(),
+        connection_id: connection.id.clone(),
+        subject: "subject".into(),
+        status: "open".into(),
+        created_at: now(),
+        last_message_at: now(),
+    }
+}
+
+/// Sends `content` from `from` to `to` in a new thread of `connection`.
+pub async fn send_new(s: &Backend, c: &Connection, from: &str, to: &str, content: &str) -> Sent {
+    let thread = thread(c);
+    s.store
+        .send_message(NewMessage {
+            message: message(from, to, &thread.id, content),
+            new_thread: Some(thread),
+            idempotency: None,
+        })
+        .await
+        .unwrap()
+}
+
+/// `Err(rejection)` of a store call, for asserting on refusals.
+pub fn rejection<T: std::fmt::Debug>(result: agentx::store::Result<T>) -> agentx::store::Rejection {
+    match result {
+        Err(agentx::store::StoreError::Rejected(r)) => r,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}

@@ -1,0 +1,181 @@
+//! Tokens, plugin memory and chat turns.
+
+use super::*;
+use agentx::store::Rejection;
+
+fn token(name: &str, created_at: DateTime<Utc>) -> ApiToken {
+    ApiToken {
+        id: id(),
+        name: name.into(),
+        scopes: vec![Scope::AnyAgent],
+        created_at,
+        expires_at: None,
+        revoked_at: None,
+    }
+}
+
+pub async fn tokens_are_found_by_hash_and_revoked_once(s: &Backend) {
+    let (older, newer) = (
+        token("older", now()),
+        token("newer", now() + chrono::Duration::seconds(1)),
+    );
+    s.store
+        .insert_token(newer.clone(), key_hash("newer"))
+        .await
+        .unwrap();
+    s.store
+        .insert_token(older.clone(), key_hash("older"))
+        .await
+        .unwrap();
+    let found = s
+        .store
+        .token_by_hash(key_hash("newer"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.scopes.clone()),
+        (newer.id.as_str(), vec![Scope::AnyAgent])
+    );
+    assert!(
+        s.store
+            .token_by_hash(key_hash("none"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let names: Vec<String> = s
+        .store
+        .tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["older", "newer"], "oldest first");
+
+    let at = now();
+    let revoked = s.store.revoke_token(&older.id, at).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(at));
+    let again = s
+        .store
+        .revoke_token(&older.id, at + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(again.revoked_at, Some(at), "the first revocation is kept");
+    let by_hash = s
+        .store
+        .token_by_hash(key_hash("older"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        by_hash.revoked_at,
+        Some(at),
+        "revoked tokens are still found, to be refused"
+    );
+    assert_eq!(
+        rejection(s.store.revoke_token("nope", at).await),
+        Rejection::NotFound
+    );
+}
+
+pub async fn memory_is_per_agent_with_a_key_quota(s: &Backend) {
+    let m = &s.store;
+    m.memory_set("ada", "notes/a", "1", 3).await.unwrap();
+    m.memory_set("ada", "notes/b", "2", 3).await.unwrap();
+    m.memory_set("ada", "other", "3", 3).await.unwrap();
+    m.memory_set("bob", "notes/a", "bob's", 3).await.unwrap();
+    assert_eq!(
+        m.memory_get("ada", "notes/a").await.unwrap().as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        m.memory_get("bob", "notes/a").await.unwrap().as_deref(),
+        Some("bob's")
+    );
+    assert!(m.memory_get("ada", "missing").await.unwrap().is_none());
+    assert_eq!(
+        m.memory_keys("ada", "notes/").await.unwrap(),
+        ["notes/a", "notes/b"]
+    );
+    assert_eq!(m.memory_keys("ada", "").await.unwrap().len(), 3);
+
+    let over = m.memory_set("ada", "fourth", "4", 3).await;
+    assert_eq!(rejection(over), Rejection::QuotaExceeded);
+    assert!(m.memory_get("ada", "fourth").await.unwrap().is_none());
+    m.memory_set("ada", "other", "overwritten", 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        m.memory_get("ada", "other").await.unwrap().as_deref(),
+        Some("overwritten")
+    );
+
+    assert!(m.memory_delete("ada", "other").await.unwrap());
+    assert!(!m.memory_delete("ada", "other").await.unwrap());
+    m.memory_set("ada", "fourth", "4", 3).await.unwrap();
+    assert_eq!(m.memory_keys("bob", "").await.unwrap(), ["notes/a"]);
+}
+
+fn turn(role: ChatRole, content: &str) -> ChatTurn {
+    ChatTurn {
+        role,
+        sender: "web".into(),
+        content: content.into(),
+        at: now(),
+    }
+}
+
+pub async fn chat_turns_are_kept_per_chat(s: &Backend) {
+    let turns = (0..5).map(|i| {
+        turn(
+            if i % 2 == 0 {
+                ChatRole::Incoming
+            } else {
+                ChatRole::Outgoing
+            },
+            &format!("t{i}"),
+        )
+    });
+    s.store
+        .append_chat("bot", "c1", turns.collect())
+        .await
+        .unwrap();
+    s.store
+        .append_chat("bot", "c2", vec![turn(ChatRole::Incoming, "other chat")])
+        .await
+        .unwrap();
+    s.store
+        .append_chat("bot2", "c1", vec![turn(ChatRole::Incoming, "other agent")])
+        .await
+        .unwrap();
+    s.store
+        .append_chat("bot", "c1", vec![turn(ChatRole::Outgoing, "t5")])
+        .await
+        .unwrap();
+
+    let contents = |t: Vec<ChatTurn>| t.into_iter().map(|t| t.content).collect::<Vec<_>>();
+    assert_eq!(
+        contents(s.store.chat_turns("bot", "c1", 3).await.unwrap()),
+        ["t3", "t4", "t5"],
+        "the last, oldest first"
+    );
+    let all = s.store.chat_turns("bot", "c1", 100).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(
+        (all[0].role, all[5].role),
+        (ChatRole::Incoming, ChatRole::Outgoing)
+    );
+    assert_eq!(
+        contents(s.store.chat_turns("bot", "c2", 10).await.unwrap()),
+        ["other chat"]
+    );
+    assert!(
+        s.store
+            .chat_turns("bot", "none", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
