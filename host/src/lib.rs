@@ -23,6 +23,8 @@
 //! - [`pages`]: the setup and join guide, the listener script, the API reference (`/docs`),
 //!   an agent's activity feed (`/observe`) and the operator dashboard (`/admin`).
 //! - [`plugins`]: agent behaviour as sandboxed WebAssembly components (wasmtime).
+//! - [`outbound`]: HTTP on others' behalf (webhooks, plugins) that cannot reach inside
+//!   the network: no redirects, no proxies, public addresses only.
 //! - [`webhooks`]: signed delivery of the outbox to agents' webhooks, with retries.
 //! - [`clock`]: wall time, injectable for tests.
 //! - [`error`]: how errors keep the causes they come from.
@@ -36,6 +38,7 @@ pub mod http;
 pub mod model;
 pub mod network;
 pub mod notify;
+pub mod outbound;
 pub mod pages;
 pub mod plugins;
 pub mod reload;

@@ -44,6 +44,8 @@ pub enum StartError {
     Plugins(#[from] PluginError),
     #[error(transparent)]
     Webhooks(#[from] crate::webhooks::StartError),
+    #[error("cannot build the plugins' HTTP client: {0}")]
+    PluginHttp(#[from] reqwest::Error),
     #[error(transparent)]
     Watch(#[from] crate::reload::WatchError),
 }
@@ -94,7 +96,8 @@ pub async fn start(
         HostServices {
             store: store.clone(),
             clock: clock.clone(),
-            http: reqwest::Client::new(),
+            // Plugins reach private addresses only by listing them (see plugins' http).
+            http: crate::outbound::client_builder(true).build()?,
         },
     )?);
     let policy_source = match &config.policy {

@@ -479,3 +479,79 @@ async fn committed_components_match_the_wit() {
         loaded.unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+/// A server on 127.0.0.1 standing for what lies inside the network: `/secret` counts its
+/// hits, `/redirect` sends the caller to `/secret` by the name `localhost`.
+async fn inside_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let counted = hits.clone();
+    let app = axum::Router::new()
+        .route(
+            "/secret",
+            axum::routing::get(move || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                "secret"
+            }),
+        )
+        .route(
+            "/redirect",
+            axum::routing::get(move || async move {
+                axum::response::Redirect::to(&format!("http://localhost:{port}/secret"))
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, hits)
+}
+
+/// A plugin whose allow-list names `localhost` and the literal `127.0.0.1` tries each way
+/// past the allow-list against a real server on loopback: a listed name that resolves to
+/// loopback, a redirect to a name outside the list, and a `Host` header of its choosing.
+/// Each is refused (the redirect comes back as the 303 it is, not followed) and the server sees no
+/// request; the literal address the grant names is reached.
+#[tokio::test]
+async fn plugin_outbound_http_cannot_escape_its_allow_list() {
+    use std::sync::atomic::Ordering;
+    let (port, hits) = inside_server().await;
+    let srv = TestServer::start_with(|c: &mut Config| {
+        let mut agent = hosted(fixture("fetch"));
+        agent.grants = vec![Capability::OutboundHttp];
+        agent.http_allow = vec!["localhost".into(), "127.0.0.1".into()];
+        c.agents.insert("fetch".into(), agent);
+    })
+    .await;
+    let fetch = |message: String| {
+        let srv = &srv;
+        async move {
+            let (status, reply) = crate::common::daemon(
+                srv,
+                Method::POST,
+                "/task",
+                Some(crate::common::ADMIN_KEY),
+                Some(json!({"agent": "fetch", "message": message,
+                            "context": {"sender": "tester", "chatId": "escape"}})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{reply}");
+            reply["content"].as_str().expect("content").to_owned()
+        }
+    };
+
+    let by_name = fetch(format!("Ghttp://localhost:{port}/secret")).await;
+    assert!(by_name.starts_with("error 0: "), "{by_name}");
+    let redirected = fetch(format!("Ghttp://127.0.0.1:{port}/redirect")).await;
+    assert_eq!(redirected, "status 303");
+    let host_header = fetch(format!("Hhttp://127.0.0.1:{port}/secret")).await;
+    assert!(host_header.starts_with("error 4: "), "{host_header}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the inside server was reached"
+    );
+
+    let listed = fetch(format!("Ghttp://127.0.0.1:{port}/secret")).await;
+    assert_eq!(listed, "status 200");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}

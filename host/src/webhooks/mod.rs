@@ -17,7 +17,6 @@
 //! attempt in flight is made again under the same delivery id: receivers de-duplicate.
 
 pub mod breaker;
-pub mod guard;
 pub mod schedule;
 pub mod signature;
 
@@ -159,18 +158,11 @@ struct Deliverer {
 
 /// Builds the HTTP client; fails only on a broken TLS setup.
 fn client(settings: &DeliverySettings) -> Result<reqwest::Client, reqwest::Error> {
-    let mut builder = reqwest::Client::builder()
+    crate::outbound::client_builder(!settings.rules.allow_private)
         .timeout(settings.timeout)
         .connect_timeout(settings.connect_timeout.min(settings.timeout))
-        // A redirect could point anywhere, including inside the network: not followed.
-        .redirect(reqwest::redirect::Policy::none())
-        // Environment proxies would make the address check meaningless.
-        .no_proxy()
-        .user_agent(concat!("agentx-webhooks/", env!("CARGO_PKG_VERSION")));
-    if !settings.rules.allow_private {
-        builder = builder.dns_resolver(Arc::new(guard::PublicOnly));
-    }
-    builder.build()
+        .user_agent(concat!("agentx-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// The delivery loop, to be spawned; it runs until `shutdown` and returns once the attempts

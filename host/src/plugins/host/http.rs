@@ -1,9 +1,17 @@
 //! `outbound-http`: requests to the hosts on the agent's allow-list, bounded in body size
 //! both ways and in time.
+//!
+//! The allow-list names hosts, but a name can resolve to anything, so requests go through
+//! [`crate::outbound`]'s client: no redirects (a 3xx is the answer; following it is a new,
+//! checked request), no proxies, and names connect only to public addresses. A private or
+//! loopback address is reachable only when the grant lists that literal address. The
+//! plugin may not set `Host`: the name it asked for is the one checked.
 
 use super::{CallState, Outcome, failed};
+use crate::network::address::is_public;
 use crate::plugins::bindings::responder::agentx::plugin::{outbound_http, types::HostError};
 use crate::plugins::manifest::Capability;
+use std::net::IpAddr;
 use std::time::Duration;
 
 const MAX_HTTP_BODY_BYTES: usize = 1 << 20;
@@ -19,6 +27,25 @@ impl CallState {
                 None => host == allowed,
             }
         })
+    }
+
+    /// Whether `ip`, a literal address in a URL, may be reached: a public one if the
+    /// allow-list matches it, any other only if the allow-list has it exactly.
+    fn allows_address(&self, ip: IpAddr) -> bool {
+        is_public(ip)
+            || self.grants.http_allow.iter().any(|allowed| {
+                let literal = allowed.trim_start_matches('[').trim_end_matches(']');
+                literal.parse::<IpAddr>() == Ok(ip)
+            })
+    }
+}
+
+/// The URL's host as an address, when it is one.
+fn literal_address(url: &reqwest::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
     }
 }
 
@@ -36,11 +63,30 @@ impl outbound_http::Host for CallState {
                 ))));
             }
         };
-        let host = url.host_str().unwrap_or_default();
-        if !self.allows_host(host) {
-            let message = format!("host {host:?} is not on this agent's outbound-http allow-list");
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let refusal = if !self.allows_host(&host) {
+            Some(format!(
+                "host {host:?} is not on this agent's outbound-http allow-list"
+            ))
+        } else if literal_address(&url).is_some_and(|ip| !self.allows_address(ip)) {
+            Some(format!(
+                "address {host} is not public and not listed as such on this agent's outbound-http allow-list"
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = refusal {
             self.log.push("warn", "host", message.clone());
             return Ok(Err(HostError::Denied(message)));
+        }
+        if request
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        {
+            return Ok(Err(HostError::Invalid(
+                "the Host header is set by the host, from the URL".into(),
+            )));
         }
         if request.body.len() > MAX_HTTP_BODY_BYTES {
             return Ok(Err(HostError::TooLarge));
@@ -63,7 +109,15 @@ impl outbound_http::Host for CallState {
             builder = builder.header(name, value);
         }
         let exchange = async move {
-            let mut response = builder.body(request.body).send().await.map_err(failed)?;
+            let mut response = builder.body(request.body).send().await.map_err(|e| {
+                if crate::outbound::is_refused(&e) {
+                    HostError::Denied(format!(
+                        "host {host:?} resolves to no public address; list an address itself to reach it"
+                    ))
+                } else {
+                    failed(e)
+                }
+            })?;
             let status = response.status().as_u16();
             let headers = response
                 .headers()
@@ -122,6 +176,34 @@ mod tests {
         assert!(s.allows_host("a.b.svc.test"));
         assert!(!s.allows_host("svc.test"));
         assert!(!s.allows_host("evilsvc.test"));
+    }
+
+    /// A literal private or loopback address needs an exact entry: a wildcard or a
+    /// name does not reach it. Public addresses follow the allow-list as names do.
+    #[test]
+    fn private_addresses_only_when_listed_as_such() {
+        let mut h = call_state(&[Capability::OutboundHttp], Session::None);
+        h.grants().http_allow = vec!["10.0.0.7".into(), "[::1]".into(), "*.0.0.1".into()];
+        let s = &h.state;
+        let ip = |a: &str| a.parse::<IpAddr>().unwrap();
+        assert!(s.allows_address(ip("10.0.0.7")));
+        assert!(s.allows_address(ip("::1")));
+        assert!(s.allows_address(ip("8.8.8.8")));
+        assert!(
+            !s.allows_address(ip("127.0.0.1")),
+            "a wildcard is not explicit"
+        );
+        assert!(!s.allows_address(ip("::ffff:10.0.0.7")));
+    }
+
+    #[tokio::test]
+    async fn a_caller_set_host_header_is_refused_before_any_request() {
+        let mut h = call_state(&[Capability::OutboundHttp], Session::None);
+        h.grants().http_allow = vec!["example.com".into()];
+        let mut request = get("http://example.com/");
+        request.headers = vec![("HOST".into(), "internal.example".into())];
+        let answer = h.state.send(request).await.unwrap();
+        assert!(matches!(answer, Err(HostError::Invalid(_))), "{answer:?}");
     }
 
     #[tokio::test]

@@ -1,10 +1,47 @@
-//! The SSRF guard at delivery time. A URL's host name was checked when it was set, but
-//! what it resolves to can change (DNS rebinding), so every connection is made only to
-//! addresses that are public, unless the operator allowed private targets.
+//! HTTP requests agentx makes on someone else's behalf (webhooks, plugins'
+//! `outbound-http`), so that they cannot be turned against its own network (SSRF).
+//!
+//! The clients follow no redirect (a redirect could point anywhere: the caller gets the 3xx
+//! and any next request is checked like the first), honour no proxy settings from the
+//! environment (a proxy would connect for us, beyond any address check), and, for names,
+//! connect only to the addresses [`crate::network::address`] allows. That check is made on
+//! what the name resolves to at connection time, since what it resolves to can change
+//! (DNS rebinding). Literal addresses in URLs never reach a resolver: callers check them.
 
 use crate::network::address::is_public;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A client builder with the rules above; `public_only: false` (operators testing
+/// locally) keeps the system resolver.
+pub fn client_builder(public_only: bool) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if public_only {
+        builder.dns_resolver(Arc::new(PublicOnly))
+    } else {
+        builder
+    }
+}
+
+/// Whether a request failed because its host resolved to no address it may reach.
+pub fn is_refused(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<Refused>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// The resolver's refusal.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {0} resolves to no public address")]
+pub struct Refused(String);
 
 /// A resolver that drops loopback, private, link-local and reserved addresses, and fails
 /// when nothing else is left.
@@ -19,7 +56,7 @@ impl Resolve for PublicOnly {
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public = public_only(found);
             if public.is_empty() {
-                return Err(format!("refused: {host} resolves to no public address").into());
+                return Err(Box::new(Refused(host)) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(public.into_iter()) as Addrs)
         })
