@@ -1,10 +1,5 @@
-//! Agents hosted by agentx: network members whose behaviour is plugins.
-//!
-//! Each hosted agent with a responder runs a loop that long-polls its own inbox like any
-//! client would. A message whose permission is `auto` is handed to the responder and the
-//! reply is sent back in the same thread as a `response`; `ask` messages (and messages
-//! without a category) are left for the owner. Every message taken is acknowledged once
-//! handled. Replies carry no category, so two hosted agents never answer each other in a loop.
+//! The registry of agents hosted by agentx: network members whose behaviour is plugins.
+//! Answering their messages is [`crate::runner`]'s job.
 //!
 //! The set of hosted agents is a snapshot swapped whole by a reload ([`HostedAgents::reload`]):
 //! a new plugin version (responder or contract policy) is loaded beside the old one and only
@@ -13,28 +8,16 @@
 //! refused and the old one keeps serving.
 
 use crate::config::{AgentConfig, Config};
-use crate::model::{Agent, Level, Message};
+use crate::model::Agent;
 use crate::network::Network;
-use crate::network::messages::OutgoingMessage;
 use crate::plugins::policy::AgentPolicies;
 use crate::plugins::runtime::{AgentGrant, Plugin, PluginRuntime, PolicyPlugin, ResponderPlugin};
-use crate::plugins::{PluginError, PluginSource, types};
-use crate::tasks::Tasks;
-use crate::tasks::events::TaskMeta;
+use crate::plugins::{PluginError, PluginSource};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
-
-/// Messages one hosted agent handles at once; more wait, in order of arrival.
-const CONCURRENT_CALLS_PER_AGENT: usize = 8;
-/// How long one inbox long-poll of the runner lasts before it polls again.
-const RUNNER_POLL: Duration = Duration::from_secs(60);
+use std::sync::{Arc, RwLock};
 
 pub struct HostedAgent {
     pub id: String,
@@ -48,7 +31,8 @@ pub struct HostedAgent {
     policy_digest: Option<[u8; 32]>,
 }
 
-type Snapshot = Arc<BTreeMap<String, Arc<HostedAgent>>>;
+/// Every hosted agent at one moment, by id.
+pub type Snapshot = Arc<BTreeMap<String, Arc<HostedAgent>>>;
 
 /// The hosted agents of the configuration, with their plugins loaded.
 #[derive(Default)]
@@ -99,7 +83,8 @@ impl HostedAgents {
         self.snapshot().get(id).cloned()
     }
 
-    fn snapshot(&self) -> Snapshot {
+    /// Every hosted agent as they are now.
+    pub fn snapshot(&self) -> Snapshot {
         self.agents.read().expect("never poisoned").clone()
     }
 
@@ -255,184 +240,11 @@ fn digest(source: &PluginSource, grant: &AgentGrant) -> [u8; 32] {
     hash.finalize().into()
 }
 
-/// The answering loops: one per hosted agent with a responder, started and stopped as
-/// reloads add and remove agents.
-pub struct Runners {
-    hosted: Arc<HostedAgents>,
-    network: Network,
-    tasks: Arc<Tasks>,
-    shutdown: CancellationToken,
-    /// Each running loop's stop switch (a child of `shutdown`), by agent id.
-    running: Mutex<HashMap<String, CancellationToken>>,
-    /// The loops themselves; drained by [`Runners::join`] at shutdown.
-    loops: Mutex<JoinSet<()>>,
-}
-
-impl Runners {
-    pub fn new(
-        hosted: Arc<HostedAgents>,
-        network: Network,
-        tasks: Arc<Tasks>,
-        shutdown: CancellationToken,
-    ) -> Self {
-        Self {
-            hosted,
-            network,
-            tasks,
-            shutdown,
-            running: Mutex::default(),
-            loops: Mutex::default(),
-        }
-    }
-
-    /// Starts a loop for each agent with a responder that has none, and stops the loops of
-    /// agents that are gone or lost their responder.
-    pub fn sync(&self) {
-        let agents = self.hosted.snapshot();
-        let mut running = self.running.lock().expect("never poisoned");
-        running.retain(|id, stop| {
-            let keep = agents.get(id).is_some_and(|a| a.responder.is_some());
-            if !keep {
-                stop.cancel();
-            }
-            keep
-        });
-        for agent in agents.values() {
-            if agent.responder.is_none() || running.contains_key(&agent.id) {
-                continue;
-            }
-            let stop = self.shutdown.child_token();
-            running.insert(agent.id.clone(), stop.clone());
-            self.loops.lock().expect("never poisoned").spawn(run(
-                agent.id.clone(),
-                self.hosted.clone(),
-                self.network.clone(),
-                self.tasks.clone(),
-                stop,
-            ));
-        }
-    }
-
-    /// Waits for every loop to end (after `shutdown` is cancelled).
-    pub async fn join(&self) {
-        let mut loops = std::mem::take(&mut *self.loops.lock().expect("never poisoned"));
-        while loops.join_next().await.is_some() {}
-    }
-}
-
 fn grant(agent: &AgentConfig) -> AgentGrant {
     AgentGrant {
         capabilities: agent.grants.iter().copied().collect(),
         workspace: agent.workspace.clone(),
         http_allow: agent.http_allow.clone(),
         limits: agent.limits,
-    }
-}
-
-async fn run(
-    id: String,
-    hosted: Arc<HostedAgents>,
-    network: Network,
-    tasks: Arc<Tasks>,
-    stop: CancellationToken,
-) {
-    let calls = Arc::new(Semaphore::new(CONCURRENT_CALLS_PER_AGENT));
-    let mut handling = JoinSet::new();
-    // Taking a message marks it delivered; only handling it acknowledges it. What a crash
-    // left in between is still owed an answer, and comes first.
-    let mut messages = match network.unacknowledged(&id).await {
-        Ok(owed) => owed,
-        Err(e) => {
-            tracing::error!(agent = %id, error = %e, "cannot look for messages left unanswered");
-            Vec::new()
-        }
-    };
-    if !messages.is_empty() {
-        tracing::info!(agent = %id, count = messages.len(), "answering messages taken before a restart");
-    }
-    loop {
-        for message in std::mem::take(&mut messages) {
-            let permit = calls.clone().acquire_owned().await.expect("never closed");
-            // The version current now answers this message, even if a reload swaps it.
-            let responder = hosted.get(&id).and_then(|a| a.responder.clone());
-            let (id, network, tasks) = (id.clone(), network.clone(), tasks.clone());
-            handling.spawn(async move {
-                handle(&id, responder.as_deref(), &network, &tasks, message).await;
-                drop(permit);
-            });
-        }
-        while handling.try_join_next().is_some() {}
-        if stop.is_cancelled() {
-            break;
-        }
-        match network.poll(&id, RUNNER_POLL, &stop).await {
-            Ok(inbox) => messages = inbox.messages,
-            Err(e) => {
-                tracing::error!(agent = %id, error = %e, "hosted agent cannot read its inbox");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = stop.cancelled() => break,
-                }
-            }
-        }
-    }
-    // Let calls in flight finish (each is bounded by its plugin's deadline).
-    while handling.join_next().await.is_some() {}
-}
-
-async fn handle(
-    id: &str,
-    responder: Option<&ResponderPlugin>,
-    network: &Network,
-    tasks: &Tasks,
-    message: Message,
-) {
-    if let (Some(responder), Some(Level::Auto)) = (responder, message.permission) {
-        let meta = TaskMeta {
-            task_id: message.id.clone(),
-            agent: id.to_owned(),
-            channel: crate::tasks::NETWORK.into(),
-            chat_id: message.thread_id.clone(),
-            sender: message.from_agent_id.clone(),
-        };
-        let context = types::RequestContext {
-            agent_id: id.to_owned(),
-            channel: types::Channel::Network,
-            chat_id: message.thread_id.clone(),
-            sender: message.from_agent_id.clone(),
-        };
-        let incoming = types::Message {
-            id: message.id.clone(),
-            content: message.content.clone(),
-            message_type: message.message_type.to_string(),
-            category: message.category.map(|c| c.to_string()),
-            from_agent_id: Some(message.from_agent_id.clone()),
-            thread_id: Some(message.thread_id.clone()),
-            created_at: message.created_at.to_rfc3339(),
-        };
-        let call = tasks.runtime().respond(responder, context, incoming);
-        match tasks.observe(&meta, call).await {
-            Ok(Some(reply)) => {
-                let outgoing = OutgoingMessage {
-                    to_agent_id: Some(message.from_agent_id.clone()),
-                    content: Some(reply),
-                    message_type: Some("response".into()),
-                    thread_id: Some(message.thread_id.clone()),
-                    ..OutgoingMessage::default()
-                };
-                // Keyed by the message, so answering it again after a crash that came
-                // between this send and the acknowledgement sends nothing twice.
-                let key = format!("agentx-reply-{}", message.id);
-                if let Err(e) = network.send(id, outgoing, Some(&key)).await {
-                    tracing::warn!(agent = %id, message = %message.id, error = %e, "could not send the reply");
-                }
-            }
-            Ok(None) => {}
-            // Already in the plugin's log and counted toward degradation.
-            Err(_) => {}
-        }
-    }
-    if let Err(e) = network.acknowledge(id, &message.id).await {
-        tracing::warn!(agent = %id, message = %message.id, error = %e, "could not acknowledge");
     }
 }

@@ -6,7 +6,8 @@
 //! # Layout
 //! - [`config`]: `agentx.json`, environment and flags, validated at load.
 //! - [`server`]: assembles the parts, runs both listeners, shuts down in order.
-//! - [`hosted`]: agents that run inside agentx, answering through their plugins.
+//! - [`hosted`]: the registry of agents that run inside agentx, with their plugins.
+//! - [`runner`]: the loops that answer hosted agents' network messages.
 //! - [`tasks`]: one hosted agent answering one message on any channel; public-agent calls;
 //!   task events.
 //! - [`reload`]: re-reading agentx.json and swapping plugins live.
@@ -42,6 +43,7 @@ pub mod outbound;
 pub mod pages;
 pub mod plugins;
 pub mod reload;
+pub mod runner;
 pub mod server;
 pub mod store;
 pub mod tasks;

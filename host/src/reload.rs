@@ -7,10 +7,11 @@
 //! the network's default policy.
 
 use crate::config::{Config, ConfigError};
-use crate::hosted::{HostedAgents, ReloadReport, Runners};
+use crate::hosted::{HostedAgents, ReloadReport};
 use crate::network::Network;
 use crate::plugins::PluginRuntime;
 use crate::plugins::manifest::Manifest;
+use crate::runner::Runners;
 use ::notify::event::{AccessKind, AccessMode};
 use ::notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::BTreeSet;

@@ -11,12 +11,13 @@
 
 pub mod events;
 pub mod public;
+pub mod request;
 
 use crate::clock::Clock;
 use crate::hosted::HostedAgents;
 use crate::model::{ChatRole, ChatTurn};
 use crate::network::{Error, ErrorKind};
-use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin, types};
+use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin};
 use crate::store::{Store, StoreError};
 use events::{EventKind, TaskEvent, TaskEvents, TaskMeta};
 use serde::{Deserialize, Serialize};
@@ -188,23 +189,7 @@ impl Tasks {
             self.publish(&meta, EventKind::Error, None, Some(e.to_string()));
             return Err(e.into());
         }
-        // NB: the plugin sees `public-api` for every chat kept here (whatever label the
-        // daemon caller chose), so `history` reads this chat, never a network thread.
-        let context = types::RequestContext {
-            agent_id: meta.agent.clone(),
-            channel: types::Channel::PublicApi,
-            chat_id: meta.chat_id.clone(),
-            sender: meta.sender.clone(),
-        };
-        let request = types::Message {
-            id: meta.task_id.clone(),
-            content: message,
-            message_type: "text".into(),
-            category: None,
-            from_agent_id: None,
-            thread_id: None,
-            created_at: at.to_rfc3339(),
-        };
+        let (context, request) = request::from_chat(&meta, message, at);
         let reply = self
             .observe(&meta, self.runtime.respond(&responder, context, request))
             .await
