@@ -15,19 +15,27 @@ use tokio::process::{Child, ChildStdout, Command};
 pub struct Serve {
     pub child: Child,
     pub base: String,
-    daemon: String,
+    pub daemon: String,
     /// Held so the process never writes into a closed pipe.
     _stdout: Lines<BufReader<ChildStdout>>,
 }
 
 impl Serve {
     pub async fn start(config: &Path, data: &Path) -> Self {
+        Self::start_with_env(config, data, &[]).await
+    }
+
+    /// Starts with these environment variables set (and `NO_PROXY` unset).
+    pub async fn start_with_env(config: &Path, data: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_agentx"))
             .args(["serve", "--port", "0", "--daemon-port", "0", "--config"])
             .arg(config)
             .arg("--data-dir")
             .arg(data)
             .env_remove("RUST_LOG")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)

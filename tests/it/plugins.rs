@@ -555,3 +555,49 @@ async fn plugin_outbound_http_cannot_escape_its_allow_list() {
     assert_eq!(listed, "status 200");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
+
+/// Proxy variables in the server's environment do not carry a plugin's request past the
+/// address checks: with `HTTP_PROXY` and friends pointing at a local proxy that would
+/// answer anything, a request to a listed name that resolves nowhere fails, and the proxy
+/// sees no connection.
+#[tokio::test]
+async fn plugin_outbound_http_ignores_proxy_variables() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = proxy.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            let _ = socket.write_all(ok).await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agentx.json");
+    let agents = json!({"agents": {"fetch": {"responder": fixture("fetch"),
+        "grants": ["outbound-http"], "http_allow": ["allowed.test"]}}});
+    std::fs::write(&config, agents.to_string()).unwrap();
+    let proxies: Vec<(&str, &str)> = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"]
+        .into_iter()
+        .map(|name| (name, proxy_url.as_str()))
+        .collect();
+    let server =
+        crate::crash::Serve::start_with_env(&config, &dir.path().join("data"), &proxies).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/task", server.daemon))
+        .json(
+            &json!({"agent": "fetch", "message": "Ghttp://allowed.test/secret",
+                      "context": {"sender": "tester", "chatId": "proxy"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let reply: Value = response.json().await.unwrap();
+    let content = reply["content"].as_str().expect("content");
+    assert!(content.starts_with("error "), "{content}");
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "the proxy was used");
+}
