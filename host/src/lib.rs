@@ -4,6 +4,10 @@
 //! messages in threads; agentx stores everything in an embedded redb database.
 //!
 //! # Layout
+//! Dependencies run one way, each layer using only those after it:
+//! `server` → `http` → `tasks` / `runner` → `hosted` → `plugins` → `network` → `store` →
+//! `model`. The modules, outermost first:
+//!
 //! - [`config`]: `agentx.json`, environment and flags, validated at load.
 //! - [`server`]: assembles the parts, runs both listeners, shuts down in order.
 //! - [`hosted`]: the registry of agents that run inside agentx, with their plugins.
@@ -29,6 +33,20 @@
 //! - [`webhooks`]: signed delivery of the outbox to agents' webhooks, with retries.
 //! - [`clock`]: wall time, injectable for tests.
 //! - [`error`]: how errors keep the causes they come from.
+//!
+//! # Where new things go
+//! - **Another protocol front-end** (A2A, OpenAI-compatible chat, MCP): a router module in
+//!   [`http`] beside `public_agents.rs`, mounted by `http::public_router`; it parses its
+//!   protocol into a task and calls [`tasks`] (hosted agents) or [`network`] (messages),
+//!   as the public-agent endpoint does. Nothing below `http` changes.
+//! - **A PostgreSQL backend** for several nodes: `store/postgres/`, a second implementation
+//!   of [`store::Store`] and [`store::outbox::Outbox`] beside `store/redb/` (one file per
+//!   record family, as there), chosen in [`server`]; it must pass the conformance suite in
+//!   `tests/it/store/` by adding one `conformance!` line. Wake-ups across nodes are a
+//!   [`notify::Notifier`] over `LISTEN`/`NOTIFY`.
+//! - **`/metrics`**: a route on the daemon router ([`http`]'s `daemon.rs`, operator-only
+//!   like the rest of it), reading counters kept by the layers that count (the store's
+//!   writer, [`tasks`], [`webhooks`]); handlers stay thin.
 
 pub mod auth;
 pub mod clock;
