@@ -1,12 +1,12 @@
 //! The embedded store: one redb file, written through a group-commit writer.
 //!
-//! - [`writer`]: the thread that owns every write and makes batches durable with one fsync.
-//! - [`tables`]: the file's layout, its schema version and the row codecs.
+//! - `writer`: the thread that owns every write and makes batches durable with one fsync.
+//! - `tables`: the file's layout, its schema version and the row codecs.
 //! - One file per record family with the transactions of its commands and reads:
-//!   [`accounts`], [`connections`], [`messages`], [`announcements`], [`memory`], [`tokens`],
-//!   [`chats`] and the webhook [`outbox`].
+//!   `accounts`, `connections`, `messages`, `announcements`, `memory`, `tokens`,
+//!   `chats` and the webhook `outbox`.
 //!
-//! This file only routes each [`Store`] method to its transaction: a write through the
+//! This file only routes each `Store` method to its transaction: a write through the
 //! writer, a read on a snapshot off the async runtime.
 
 use super::{NewMessage, Result, Sent, Store, StoreError};
