@@ -73,33 +73,24 @@ enum TokenCommand {
         #[arg(long)]
         expires: Option<i64>,
         #[command(flatten)]
-        admin: AdminArgs,
+        daemon: DaemonArgs,
     },
     /// List tokens (never the tokens themselves).
     List {
         #[command(flatten)]
-        admin: AdminArgs,
+        daemon: DaemonArgs,
     },
     /// Revoke a token at once.
     Revoke {
         /// The token's id (from `agentx token list`).
         id: String,
         #[command(flatten)]
-        admin: AdminArgs,
+        daemon: DaemonArgs,
     },
 }
 
-/// The daemon's admin routes. Flattened into each `token` subcommand rather than `token`
-/// itself, so the flags go where people type them: after `agentx token create ...`.
-#[derive(clap::Args)]
-struct AdminArgs {
-    /// The server's admin key.
-    #[arg(long = "admin-key", env = "AGENTX_ADMIN_KEY", hide_env_values = true)]
-    admin_key: String,
-    #[command(flatten)]
-    daemon: DaemonArgs,
-}
-
+/// Where the daemon is and the key it wants. Flattened into each subcommand rather than
+/// their parent, so the flags go where people type them: after `agentx token create ...`.
 #[derive(clap::Args)]
 struct DaemonArgs {
     /// The running server's daemon listener.
@@ -109,6 +100,19 @@ struct DaemonArgs {
         default_value = "http://127.0.0.1:18800"
     )]
     url: String,
+    /// The server's admin key: sent with every daemon call (the daemon wants it on every
+    /// route when one is configured; token commands always need it).
+    #[arg(long = "admin-key", env = "AGENTX_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+}
+
+impl DaemonArgs {
+    /// The admin key, for the commands that cannot do without one.
+    fn required_key(&self) -> anyhow::Result<&str> {
+        self.admin_key.as_deref().context(
+            "the token commands need the server's admin key: --admin-key KEY or AGENTX_ADMIN_KEY",
+        )
+    }
 }
 
 #[derive(clap::Args)]
@@ -204,31 +208,26 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command } => {
-            let (method, path, body, admin) = match command {
+            let (method, path, body, daemon) = match command {
                 TokenCommand::Create {
                     name,
                     scopes,
                     expires,
-                    admin,
+                    daemon,
                 } => (
                     Method::POST,
                     "/tokens".to_owned(),
                     Some(json!({"name": name, "scopes": scopes, "expires_days": expires})),
-                    admin,
+                    daemon,
                 ),
-                TokenCommand::List { admin } => (Method::GET, "/tokens".to_owned(), None, admin),
-                TokenCommand::Revoke { id, admin } => {
-                    (Method::DELETE, format!("/tokens/{id}"), None, admin)
+                TokenCommand::List { daemon } => (Method::GET, "/tokens".to_owned(), None, daemon),
+                TokenCommand::Revoke { id, daemon } => {
+                    (Method::DELETE, format!("/tokens/{id}"), None, daemon)
                 }
             };
+            daemon.required_key()?;
             runtime
-                .block_on(daemon_request(
-                    &admin.daemon,
-                    method,
-                    &path,
-                    body,
-                    Some(&admin.admin_key),
-                ))
+                .block_on(daemon_request(&daemon, method, &path, body))
                 .map(drop)
         }
     }
@@ -240,7 +239,7 @@ async fn daemon_call(
     path: &str,
     body: serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
-    daemon_request(daemon, Method::POST, path, Some(body), None).await
+    daemon_request(daemon, Method::POST, path, Some(body)).await
 }
 
 /// Calls the daemon, prints its JSON answer (nothing for an empty one) and returns it
@@ -250,7 +249,6 @@ async fn daemon_request(
     method: Method,
     path: &str,
     body: Option<serde_json::Value>,
-    admin_key: Option<&str>,
 ) -> anyhow::Result<serde_json::Value> {
     let url = format!("{}{path}", daemon.url.trim_end_matches('/'));
     let client = reqwest::Client::builder()
@@ -263,7 +261,7 @@ async fn daemon_request(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    if let Some(key) = admin_key {
+    if let Some(key) = &daemon.admin_key {
         request = request.header("X-Admin-Key", key);
     }
     let response = request.send().await.with_context(|| {

@@ -181,7 +181,9 @@ async fn reload_prints_the_report() {
         std::fs::write(dir.path().join("agentx.json"), config).unwrap();
     };
     write(json!({"bot": {"responder": echo, "access": "public"}, "new": {"responder": echo}}));
-    let report = run(&mut agentx(&srv.daemon, &["reload"])).await.json();
+    let report = run(agentx(&srv.daemon, &["reload"]).env("AGENTX_ADMIN_KEY", ADMIN_KEY))
+        .await
+        .json();
     assert_eq!(report["reloaded"], json!(["bot", "new"]), "{report}");
     assert_eq!(report["unchanged"], json!([]), "{report}");
     assert_eq!(report["failed"], json!([]), "{report}");
@@ -191,7 +193,7 @@ async fn reload_prints_the_report() {
 
     let broken = repo("tests/fixtures/plugins").display().to_string();
     write(json!({"bot": {"responder": echo, "access": "public"}, "new": {"responder": broken}}));
-    let failed = run(&mut agentx(&srv.daemon, &["reload"])).await;
+    let failed = run(agentx(&srv.daemon, &["reload"]).env("AGENTX_ADMIN_KEY", ADMIN_KEY)).await;
     assert_eq!(failed.code, Some(1), "stderr: {}", failed.stderr);
     assert!(failed.stderr.contains("new"), "{}", failed.stderr);
     let report: Value = serde_json::from_str(&failed.stdout).expect("the report is printed");
@@ -206,7 +208,7 @@ async fn reload_prints_the_report() {
 async fn invite_and_accept() {
     let srv = TestServer::start_with(agents).await;
     let alice = srv.register("alice").await;
-    let invite = run(&mut agentx(&srv.daemon, &["invite", "echo"]))
+    let invite = run(agentx(&srv.daemon, &["invite", "echo"]).env("AGENTX_ADMIN_KEY", ADMIN_KEY))
         .await
         .json();
     let code = invite["invite_code"].as_str().expect("an invite code");
@@ -229,7 +231,9 @@ async fn invite_and_accept() {
     assert_eq!(status, StatusCode::OK, "{invite}");
     let code = invite["invite_code"].as_str().unwrap();
     let accept = ["accept", "support", code, "--contract", "coworkers"];
-    let connection = run(&mut agentx(&srv.daemon, &accept)).await.json();
+    let connection = run(agentx(&srv.daemon, &accept).env("AGENTX_ADMIN_KEY", ADMIN_KEY))
+        .await
+        .json();
     assert_eq!(connection["contract_type"], "coworkers", "{connection}");
     assert_eq!(connection["connected_agent"]["id"], alice.id.as_str());
     let (_, mine) = srv.get("/connections", &alice.key).await;
@@ -242,10 +246,16 @@ async fn invite_and_accept() {
     assert_eq!(peers.len(), 2, "{mine}");
     assert!(peers.contains(&&json!("support")), "{mine}");
 
-    run(&mut agentx(&srv.daemon, &accept)).await.refused("400");
-    run(&mut agentx(&srv.daemon, &["invite", "ghost"]))
+    run(agentx(&srv.daemon, &accept).env("AGENTX_ADMIN_KEY", ADMIN_KEY))
+        .await
+        .refused("400");
+    run(agentx(&srv.daemon, &["invite", "ghost"]).env("AGENTX_ADMIN_KEY", ADMIN_KEY))
         .await
         .refused("ghost");
+    // The daemon wants the key on every route; without one the CLI says so.
+    run(&mut agentx(&srv.daemon, &["invite", "echo"]))
+        .await
+        .refused("X-Admin-Key");
 }
 
 /// A daemon that is not running: a non-zero exit at once, naming the URL tried.

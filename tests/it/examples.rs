@@ -3,7 +3,7 @@
 //! through the daemon's `POST /task`. The Python and C ones import WASI; the host links a
 //! deny-all WASI for them, which the `sandbox` probe shows: no host file, no environment.
 
-use crate::common::TestServer;
+use crate::common::{ADMIN_KEY, TestServer};
 use crate::common::{daemon, repo};
 use agentx::clock::Clock;
 use agentx::config::Config;
@@ -32,7 +32,7 @@ async fn task(srv: &TestServer, agent: &str, sender: &str, chat: &str, message: 
         srv,
         Method::POST,
         "/task",
-        None,
+        Some(ADMIN_KEY),
         Some(json!({"agent": agent, "message": message,
                     "context": {"sender": sender, "chatId": chat}})),
     )
@@ -137,7 +137,14 @@ async fn c_greeter_greets_by_the_clock_and_sees_nothing_of_the_host() {
 
     assert_sees_nothing_of_the_host(&srv, "c-greeter").await;
     // What the guest wrote to its WASI stderr is in the agent's plugin log, as a warning.
-    let (_, status) = daemon(&srv, Method::GET, "/agents/c-greeter/plugins", None, None).await;
+    let (_, status) = daemon(
+        &srv,
+        Method::GET,
+        "/agents/c-greeter/plugins",
+        Some(ADMIN_KEY),
+        None,
+    )
+    .await;
     let log = status["responder"]["log"].as_array().unwrap();
     let printed = log.iter().find(|e| {
         e["message"]

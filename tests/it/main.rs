@@ -10,6 +10,7 @@ mod compat;
 mod concurrency;
 mod connections;
 mod crash;
+mod daemon_lock;
 mod examples;
 mod flow;
 mod inputs;

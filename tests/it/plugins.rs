@@ -65,11 +65,16 @@ fn first_host_error(status: &Value) -> Option<String> {
 }
 
 async fn plugin_status(srv: &TestServer, agent: &str) -> Value {
-    srv.json_at(
+    let path = format!("/agents/{agent}/plugins");
+    crate::common::daemon(
+        srv,
         Method::GET,
-        format!("{}/agents/{agent}/plugins", srv.daemon),
+        &path,
+        Some(crate::common::ADMIN_KEY),
+        None,
     )
     .await
+    .1
 }
 
 /// The echo plugin answers an `auto` message with a `response` in the same thread; an `ask`
@@ -363,6 +368,7 @@ async fn daemon_routes_and_cli_connect_hosted_agents() {
     let response = srv
         .http
         .post(format!("{}/agents/nobody/invite", srv.daemon))
+        .header("X-Admin-Key", crate::common::ADMIN_KEY)
         .send()
         .await
         .unwrap();
@@ -377,6 +383,7 @@ async fn daemon_routes_and_cli_connect_hosted_agents() {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_agentx"))
             .args(args)
             .args(["--daemon-url", &srv.daemon])
+            .env("AGENTX_ADMIN_KEY", crate::common::ADMIN_KEY)
             .output()
     };
     let code = invite["invite_code"].as_str().unwrap();

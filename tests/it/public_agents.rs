@@ -2,7 +2,7 @@
 //! error shape, split mode, and degraded or missing responders.
 
 use crate::common::{
-    TestServer, agents, assert_refused, config_file, daemon, fixture, public, public_at,
+    ADMIN_KEY, TestServer, agents, assert_refused, config_file, daemon, fixture, public, public_at,
     public_raw, read_events, reload, repo, rewrite_config, token,
 };
 use agentx::config::Config;
@@ -100,7 +100,7 @@ async fn public_endpoint_checks_in_order() {
         &srv,
         Method::POST,
         "/task",
-        None,
+        Some(ADMIN_KEY),
         Some(json!({"agent": "echo", "message": "yo", "context": {"channel": "cli", "chatId": "c1"}})),
     )
     .await;
@@ -154,10 +154,10 @@ async fn public_calls_are_rate_limited_in_their_error_shape() {
     }
     front.stop().await;
 
-    let (status, body) = daemon(&srv, Method::GET, "/nowhere", None, None).await;
+    let (status, body) = daemon(&srv, Method::GET, "/nowhere", Some(ADMIN_KEY), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["error"].is_string(), "{body}");
-    let (status, body) = daemon(&srv, Method::GET, "/reload", None, None).await;
+    let (status, body) = daemon(&srv, Method::GET, "/reload", Some(ADMIN_KEY), None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(body["error"].is_string(), "{body}");
 }
@@ -287,7 +287,14 @@ async fn degraded_or_missing_responder_is_503_until_reloaded() {
             degraded.1
         );
     }
-    let (_, status) = daemon(&srv, Method::GET, "/agents/flaky/plugins", None, None).await;
+    let (_, status) = daemon(
+        &srv,
+        Method::GET,
+        "/agents/flaky/plugins",
+        Some(ADMIN_KEY),
+        None,
+    )
+    .await;
     assert_eq!(status["responder"]["degraded"], true, "{status}");
 
     let echo = repo("plugins/echo").display().to_string();

@@ -3,8 +3,8 @@
 //! swapped by a reload; and `--watch` reloading on file changes alone.
 
 use crate::common::{
-    TestServer, assert_error, assert_refused, config_file, connect_hosted, daemon, eventually,
-    public, reload, repo, rewrite_config, token,
+    ADMIN_KEY, TestServer, assert_error, assert_refused, config_file, connect_hosted, daemon,
+    eventually, public, reload, repo, rewrite_config, token,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -108,7 +108,7 @@ async fn reload_under_load_drops_nothing() {
             Version::Echo
         };
         install(&plugin, next);
-        let (status, report) = daemon(&srv, Method::POST, "/reload", None, None).await;
+        let (status, report) = daemon(&srv, Method::POST, "/reload", Some(ADMIN_KEY), None).await;
         assert_eq!(status, StatusCode::OK, "{report}");
         if next == Version::Broken {
             assert_eq!(report["failed"][0]["agent"], "live", "{report}");

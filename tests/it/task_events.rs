@@ -1,6 +1,6 @@
 //! Task events over SSE: the public listener's task stream and the daemon's streamed task.
 
-use crate::common::{TestServer, agents, daemon, public, read_events, token};
+use crate::common::{ADMIN_KEY, TestServer, agents, daemon, public, read_events, token};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -36,7 +36,14 @@ async fn task_stream_sees_both_channels() {
 
     // A network message to echo, from a connected agent.
     let alice = srv.register("alice").await;
-    let (_, invite) = daemon(&srv, Method::POST, "/agents/echo/invite", None, None).await;
+    let (_, invite) = daemon(
+        &srv,
+        Method::POST,
+        "/agents/echo/invite",
+        Some(ADMIN_KEY),
+        None,
+    )
+    .await;
     let (status, _) = srv
         .post(
             "/connections/accept",
@@ -53,7 +60,7 @@ async fn task_stream_sees_both_channels() {
     // Another agent's task, which the filter hides.
     let other = json!({"agent": "support", "message": "hello"});
     assert_eq!(
-        daemon(&srv, Method::POST, "/task", None, Some(other))
+        daemon(&srv, Method::POST, "/task", Some(ADMIN_KEY), Some(other))
             .await
             .0,
         StatusCode::OK
@@ -100,7 +107,10 @@ async fn task_stream_sees_both_channels() {
 #[tokio::test]
 async fn daemon_task_streams_its_events() {
     let srv = TestServer::start_with(agents).await;
-    let task = srv.http.post(format!("{}/task", srv.daemon));
+    let task = srv
+        .http
+        .post(format!("{}/task", srv.daemon))
+        .header("X-Admin-Key", ADMIN_KEY);
     let by_header = task
         .try_clone()
         .unwrap()

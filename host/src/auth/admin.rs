@@ -20,6 +20,11 @@ impl AdminKey {
         Self(key.filter(|k| !k.is_empty()))
     }
 
+    /// Whether a key is set (without one, admin routes are closed).
+    pub fn is_configured(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub fn check(&self, presented: Option<&str>) -> AdminCheck {
         match (presented, &self.0) {
             (None, _) => AdminCheck::Missing,

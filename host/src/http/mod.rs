@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod connections;
 mod daemon;
+mod daemon_guard;
 pub mod error;
 mod extract;
 mod messages;
@@ -192,6 +193,10 @@ pub fn daemon_router(state: AppState) -> Router {
             (StatusCode::METHOD_NOT_ALLOWED, Json(error))
         })
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "Not found"}))) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            daemon_guard::guard,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -52,19 +52,15 @@ pub async fn revoke(srv: &TestServer, id: &str) -> (StatusCode, Value) {
 
 /// `POST /reload`, which must succeed; returns its report.
 pub async fn reload(srv: &TestServer) -> Value {
-    let (status, report) = daemon(srv, Method::POST, "/reload", None, None).await;
+    let (status, report) = daemon(srv, Method::POST, "/reload", Some(ADMIN_KEY), None).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     report
 }
 
 /// An invite from hosted agent `agent` (through the daemon), accepted by `by`.
 pub async fn connect_hosted(srv: &TestServer, agent: &str, by: &TestAgent) {
-    let invite = srv
-        .json_at(
-            Method::POST,
-            format!("{}/agents/{agent}/invite", srv.daemon),
-        )
-        .await;
+    let path = format!("/agents/{agent}/invite");
+    let (_, invite) = daemon(srv, Method::POST, &path, Some(ADMIN_KEY), None).await;
     assert!(
         invite["join_url"].as_str().unwrap().starts_with(&srv.base),
         "{invite}"

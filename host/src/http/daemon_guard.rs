@@ -1,0 +1,102 @@
+//! What the daemon listener lets in. It is bound to loopback, but a web page the operator
+//! visits can still reach it: through the browser itself (a cross-origin "simple" request
+//! needs no preflight when its body is `text/plain`) or by DNS rebinding (a name of the
+//! attacker's resolving to 127.0.0.1). So the daemon answers only a loopback `Host`, refuses
+//! anything a browser marks with `Origin`, takes bodies only as `application/json` (which a
+//! page cannot send cross-origin without a preflight it would fail), and, when an admin key
+//! is configured, wants it on every route but `/health`.
+
+use super::AppState;
+use super::error::ErrorReply;
+use super::extract::check_admin_key;
+use crate::network::Error;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::net::IpAddr;
+
+/// Where the routes that carry their own credential live: split mode's public listener
+/// forwards public calls there (`DAEMON_MESSAGES_ROUTE`, `DAEMON_STREAM_ROUTE`) with the
+/// caller's `agx_live_` token, and never holds the admin key.
+const OWN_CREDENTIAL_PREFIX: &str = "/public/";
+
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !loopback_host(&request) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "The daemon answers only requests addressed to a loopback host",
+        );
+    }
+    if request.headers().contains_key(header::ORIGIN) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "The daemon does not answer requests from web pages (Origin header)",
+        );
+    }
+    let path = request.uri().path();
+    let open = path == "/health" || path.starts_with(OWN_CREDENTIAL_PREFIX);
+    if !open && state.admin.is_configured() {
+        let (parts, body) = request.into_parts();
+        let missing = || Error::unauthorized("X-Admin-Key header is required");
+        if let Err(e) = check_admin_key(&parts, &state, missing) {
+            return ErrorReply::from(e).into_response();
+        }
+        return with_json_body(Request::from_parts(parts, body), next).await;
+    }
+    with_json_body(request, next).await
+}
+
+async fn with_json_body(request: Request, next: Next) -> Response {
+    if !json_or_no_body(request.headers()) {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Request bodies must be sent as Content-Type: application/json",
+        );
+    }
+    next.run(request).await
+}
+
+fn refuse(status: StatusCode, reason: &str) -> Response {
+    (status, axum::Json(json!({ "error": reason }))).into_response()
+}
+
+/// The request's host (HTTP/2's authority, else `Host`) is `localhost` or a loopback
+/// address, with any port. A request without one is refused: every browser sends it.
+fn loopback_host(request: &Request) -> bool {
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.host().to_owned())
+        .or_else(|| {
+            let value = request.headers().get(header::HOST)?.to_str().ok()?;
+            let authority: axum::http::uri::Authority = value.parse().ok()?;
+            Some(authority.host().to_owned())
+        });
+    let Some(host) = host else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+/// No body, or a body declared as JSON (`application/json`, with parameters or not).
+fn json_or_no_body(headers: &HeaderMap) -> bool {
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    let content_type = headers.get(header::CONTENT_TYPE);
+    if !has_body && content_type.is_none() {
+        return true;
+    }
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
