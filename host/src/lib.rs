@@ -43,7 +43,7 @@
 //!   of [`store::Store`] and [`store::outbox::Outbox`] beside `store/redb/` (one file per
 //!   record family, as there), chosen in [`server`]; it must pass the conformance suite in
 //!   `tests/it/store/` by adding one `conformance!` line. Wake-ups across nodes are a
-//!   [`notify::Notifier`] over `LISTEN`/`NOTIFY`.
+//!   [`notify::Notifier`] over `LISTEN`/`NOTIFY`, each [`notify::Topic`] one payload.
 //! - **`/metrics`**: a route on the daemon router ([`http`]'s `daemon.rs`, operator-only
 //!   like the rest of it), reading counters kept by the layers that count (the store's
 //!   writer, [`tasks`], [`webhooks`]); handlers stay thin.

@@ -4,6 +4,7 @@ use super::policy::{Decision, PolicyRequest};
 use super::validate::{one_of, required};
 use super::{Error, Network, Result, new_id};
 use crate::model::*;
+use crate::notify::Topic;
 use crate::store::{NewMessage, Rejection, StoreError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -230,7 +231,7 @@ impl Network {
         shutdown: &CancellationToken,
     ) -> Result<Delivery> {
         // NB: subscribe before reading, so a message committed in between still wakes us.
-        let mut wakeups = self.notifier.subscribe(agent);
+        let mut wakeups = self.notifier.subscribe(&Topic::Inbox(agent.to_owned()));
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let delivery = self.store.take_pending(agent, STREAM_BATCH).await?;

@@ -3,8 +3,8 @@
 
 use super::{Error, Network, Result};
 use crate::model::{DeliveryStatus, WebhookDelivery, new_secret};
+use crate::notify::Topic;
 use crate::store::StoreError;
-use crate::store::outbox::OUTBOX_TOPIC;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -66,7 +66,7 @@ impl Network {
                 Err(Error::not_found("delivery_not_found", "Delivery not found"))
             }
             other => {
-                self.notifier.wake(OUTBOX_TOPIC);
+                self.notifier.wake(&Topic::Outbox);
                 Ok(other?)
             }
         }

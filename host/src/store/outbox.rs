@@ -7,10 +7,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
-/// The [`crate::notify::Notifier`] key woken when a delivery becomes due now (a new one, a
-/// replay). Not an agent id: those are UUIDs or config keys of `a-z0-9-_`.
-pub const OUTBOX_TOPIC: &str = "\0webhook-outbox";
-
 /// A delivery with the exact body to POST (frozen when it was queued).
 #[derive(Debug, Clone)]
 pub struct Outgoing {

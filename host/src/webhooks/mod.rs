@@ -4,7 +4,7 @@
 //!
 //! One task per server ([`delivery_loop`]) owns the loop. It reads what is due from the store, runs
 //! up to `max_in_flight` attempts at once, records each outcome in the store, and sleeps
-//! until the next delivery is due or the store wakes it ([`OUTBOX_TOPIC`]).
+//! until the next delivery is due or the store wakes it ([`Topic::Outbox`]).
 //!
 //! One agent's dead receiver must not stall everyone else's deliveries, so slots are shared
 //! fairly: agents are served in turn (round-robin, not earliest-due first over all), each
@@ -23,8 +23,9 @@ pub mod signature;
 use crate::clock::Clock;
 use crate::network::webhook_url::WebhookRules;
 use crate::notify::Notifier;
+use crate::notify::Topic;
 use crate::store::Store;
-use crate::store::outbox::{AttemptOutcome, DueQuery, OUTBOX_TOPIC, Outgoing};
+use crate::store::outbox::{AttemptOutcome, DueQuery, Outgoing};
 use breaker::{Admission, BreakerSettings, Breakers};
 use schedule::RetrySchedule;
 use std::collections::HashMap;
@@ -192,7 +193,7 @@ impl Deliverer {
         // The last agent served: the next read starts after it (round-robin).
         let mut turn: Option<String> = None;
         // NB: subscribe before reading, so a delivery queued in between still wakes us.
-        let mut wakeups = notifier.subscribe(OUTBOX_TOPIC);
+        let mut wakeups = notifier.subscribe(&Topic::Outbox);
         loop {
             let now = self.clock.now();
             if in_flight.len() < self.settings.max_in_flight {

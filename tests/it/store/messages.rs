@@ -1,7 +1,7 @@
 //! Threads, messages, the recipients' queues, acknowledgements and announcements.
 
 use super::*;
-use agentx::notify::Notifier;
+use agentx::notify::{Notifier, Topic};
 use agentx::store::Rejection;
 use std::collections::HashSet;
 
@@ -11,7 +11,7 @@ fn ids(messages: &[Message]) -> Vec<String> {
 
 pub async fn messages_open_and_continue_threads(s: &Backend) {
     let c = pair(s, "ada", "bob").await;
-    let mut woken = s.notifier.subscribe("bob");
+    let mut woken = s.notifier.subscribe(&Topic::Inbox("bob".into()));
     let first = send_new(s, &c, "ada", "bob", "hello").await;
     assert!(!first.replayed);
     assert!(
@@ -325,7 +325,7 @@ fn announcement(title: &str) -> Announcement {
 
 pub async fn announcements_reach_every_agent_once(s: &Backend) {
     register(s, "ada").await;
-    let mut woken = s.notifier.subscribe("ada");
+    let mut woken = s.notifier.subscribe(&Topic::Inbox("ada".into()));
     s.store
         .insert_announcement(announcement("one"))
         .await

@@ -3,21 +3,21 @@
 
 use super::outbox;
 use super::tables::{ANNOUNCEMENTS, next_seq};
-use super::writer::Wake;
 use crate::model::Announcement;
+use crate::notify::Topic;
 use crate::store::Result;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 pub(super) fn insert_announcement(
     txn: &WriteTransaction,
-    wakes: &mut Vec<Wake>,
+    wakes: &mut Vec<Topic>,
     announcement: &Announcement,
 ) -> Result<()> {
     let seq = next_seq(txn)?;
     txn.open_table(ANNOUNCEMENTS)?
         .insert(seq, serde_json::to_vec(announcement)?.as_slice())?;
     outbox::queue_announcement(txn, announcement, wakes)?;
-    wakes.push(Wake::All);
+    wakes.push(Topic::AllInboxes);
     Ok(())
 }
 

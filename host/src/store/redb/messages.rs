@@ -5,8 +5,8 @@ use super::tables::{
     ANNOUNCEMENT_CURSORS, ANNOUNCEMENTS, CONNECTION_THREADS, CONNECTIONS, IDEMPOTENCY, MESSAGES,
     PENDING, THREAD_MESSAGES, THREADS, get_json, next_seq, put_json, require,
 };
-use super::writer::Wake;
 use crate::model::*;
+use crate::notify::Topic;
 use crate::store::{NewMessage, Rejection, Result, Sent};
 use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
@@ -64,7 +64,7 @@ pub(super) fn thread_messages(txn: &ReadTransaction, thread: &str) -> Result<Vec
 
 pub(super) fn send_message(
     txn: &WriteTransaction,
-    wakes: &mut Vec<Wake>,
+    wakes: &mut Vec<Topic>,
     new: NewMessage,
 ) -> Result<Sent> {
     let NewMessage {
@@ -129,7 +129,7 @@ pub(super) fn send_message(
     outbox::queue_message(txn, &message, wakes)?;
     let stored = StoredMessage { seq, message };
     put_json(&mut messages, &stored.message.id, &stored)?;
-    wakes.push(Wake::Agent(stored.message.to_agent_id.clone()));
+    wakes.push(Topic::Inbox(stored.message.to_agent_id.clone()));
     Ok(Sent {
         message: stored.message,
         replayed: false,

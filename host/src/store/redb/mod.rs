@@ -13,12 +13,13 @@ use super::{NewMessage, Result, Sent, Store, StoreError};
 use crate::error::context;
 use crate::model::*;
 use crate::notify::Notifier;
+use crate::notify::Topic;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use std::path::Path;
 use std::sync::Arc;
-use writer::{Wake, Writer};
+use writer::Writer;
 
 mod accounts;
 mod announcements;
@@ -53,7 +54,7 @@ impl RedbStore {
     async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &mut Vec<Wake>) -> Result<T> + Send + 'static,
+        F: FnOnce(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
     {
         self.writer.write(op).await
     }

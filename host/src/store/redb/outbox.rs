@@ -3,11 +3,11 @@
 
 use super::RedbStore;
 use super::tables::{AGENTS, get_json, next_seq, put_json, require};
-use super::writer::Wake;
 use crate::model::{
     Agent, Announcement, DeliveryStatus, Message, WebhookDelivery, WebhookEvent, new_secret,
 };
-use crate::store::outbox::{AttemptOutcome, DueQuery, OUTBOX_TOPIC, Outbox, Outgoing};
+use crate::notify::Topic;
+use crate::store::outbox::{AttemptOutcome, DueQuery, Outbox, Outgoing};
 use crate::store::{Rejection, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -126,14 +126,14 @@ fn due_of_agents(
 pub(super) fn queue_message(
     txn: &WriteTransaction,
     message: &Message,
-    wakes: &mut Vec<Wake>,
+    wakes: &mut Vec<Topic>,
 ) -> Result<()> {
     let recipient: Option<Agent> = get_json(&txn.open_table(AGENTS)?, &message.to_agent_id)?;
     if recipient.is_some_and(|a| a.webhook_url.is_some()) {
         let body = serde_json::to_string(message)?;
         let (agent, at) = (&message.to_agent_id, message.created_at);
         queue(txn, agent, WebhookEvent::Message, &message.id, body, at)?;
-        wakes.push(Wake::Agent(OUTBOX_TOPIC.into()));
+        wakes.push(Topic::Outbox);
     }
     Ok(())
 }
@@ -142,7 +142,7 @@ pub(super) fn queue_message(
 pub(super) fn queue_announcement(
     txn: &WriteTransaction,
     announcement: &Announcement,
-    wakes: &mut Vec<Wake>,
+    wakes: &mut Vec<Topic>,
 ) -> Result<()> {
     let body = serde_json::to_string(announcement)?;
     let mut recipients = Vec::new();
@@ -158,7 +158,7 @@ pub(super) fn queue_announcement(
         queue(txn, agent, WebhookEvent::Announcement, id, body.clone(), at)?;
     }
     if !recipients.is_empty() {
-        wakes.push(Wake::Agent(OUTBOX_TOPIC.into()));
+        wakes.push(Topic::Outbox);
     }
     Ok(())
 }
@@ -392,7 +392,7 @@ impl Outbox for RedbStore {
             d.next_attempt_at = Some(now);
             move_due(txn, d, None, Some(now))?;
             put_json(&mut deliveries, &id, &stored)?;
-            wakes.push(Wake::Agent(OUTBOX_TOPIC.into()));
+            wakes.push(Topic::Outbox);
             Ok(stored.delivery)
         })
         .await

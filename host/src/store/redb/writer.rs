@@ -8,8 +8,7 @@
 //! to. Under load, N concurrent writers share one fsync.
 
 use crate::error::context;
-use crate::model::AgentId;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, Topic};
 use crate::store::{Result, StoreError};
 use redb::{Database, Durability, WriteTransaction};
 use std::sync::Arc;
@@ -18,12 +17,6 @@ use tokio::sync::oneshot;
 
 /// Jobs taken into one batch at most, so a flood cannot delay its first caller unboundedly.
 const MAX_BATCH: usize = 512;
-
-/// Who to wake once a job's batch is durable.
-pub(super) enum Wake {
-    Agent(AgentId),
-    All,
-}
 
 type Finish = Box<dyn FnOnce(Result<()>, &dyn Notifier) + Send>;
 type Job = Box<dyn FnOnce(&Database) -> Finish + Send>;
@@ -65,7 +58,7 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &mut Vec<Wake>) -> Result<T> + Send + 'static,
+        F: FnOnce(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |db| {
@@ -74,11 +67,8 @@ impl Writer {
             Box::new(move |synced, notifier| {
                 let result = outcome.and_then(|value| synced.map(|()| value));
                 if result.is_ok() {
-                    for wake in &wakes {
-                        match wake {
-                            Wake::Agent(agent) => notifier.wake(agent),
-                            Wake::All => notifier.wake_all(),
-                        }
+                    for topic in &wakes {
+                        notifier.wake(topic);
                     }
                 }
                 // The caller may have gone (client disconnected); the write stands regardless.
