@@ -392,3 +392,32 @@ async fn racing_registrations_make_one_account() {
         assert_error(reply, StatusCode::CONFLICT, None);
     }
 }
+
+/// A request made with a dashboard session token counts as the agent being seen, as one
+/// made with its API key does (issue 11, item 11).
+#[tokio::test]
+async fn session_requests_update_last_seen() {
+    let srv = TestServer::start().await;
+    let ada = srv.register("ada").await;
+    let (status, login) = srv
+        .call(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({"email": ada.email, "api_key": ada.key})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let session = login["token"].as_str().unwrap().to_owned();
+    let (_, before) = srv.get("/auth/me", &session).await;
+    srv.clock.advance(chrono::Duration::hours(1));
+    let (status, after) = srv.get("/auth/me", &session).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    let seen = |me: &Value| {
+        chrono::DateTime::parse_from_rfc3339(me["last_seen_at"].as_str().expect("seen")).unwrap()
+    };
+    assert!(
+        seen(&after) - seen(&before) >= chrono::Duration::minutes(59),
+        "the session's request counts: {before} then {after}"
+    );
+}

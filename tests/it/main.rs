@@ -16,6 +16,7 @@ mod flow;
 mod inputs;
 mod limits;
 mod listener;
+mod loose_ends;
 mod messages;
 mod pages;
 mod permissions;

@@ -144,6 +144,16 @@ impl IntoResponse for ErrorReply {
     }
 }
 
+/// A refusal by a layer in front of every route, in the shape of the route asked for:
+/// public-agent routes (`/api/…`) answer `{"error": ...}`, the network's `{"detail": ...}`.
+pub fn refuse_on(path: &str, refusal: ApiError) -> Response {
+    if path.starts_with("/api/") {
+        ErrorReply(refusal).into_response()
+    } else {
+        refusal.into_response()
+    }
+}
+
 /// The human-readable reason of an error response, for [`ErrorReply`] to reshape.
 #[derive(Clone)]
 struct ErrorText(String);

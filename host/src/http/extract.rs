@@ -89,12 +89,7 @@ pub async fn agent_for(state: &AppState, token: &str) -> Result<Agent, Error> {
         .sessions
         .verify(token)
         .ok_or_else(|| Error::unauthorized("Invalid API key or session token"))?;
-    state
-        .network
-        .store()
-        .agent(&claims.agent_id)
-        .await?
-        .ok_or_else(|| Error::unauthorized("Invalid API key or session token"))
+    state.network.authenticate_session(&claims.agent_id).await
 }
 
 pub fn bearer(parts: &Parts) -> Option<&str> {
@@ -159,7 +154,9 @@ pub fn check_admin_key(
 }
 
 /// Where this server is reachable, for links it hands out: the configured public URL, else
-/// the request's own `Host` (and `X-Forwarded-Proto` when a proxy set it).
+/// the request's own `Host` (and `X-Forwarded-Proto` when a proxy set it) when they are a
+/// host name or address and `http`/`https`, else the listener's own URL: a link must never
+/// carry whatever a caller put in those headers.
 pub struct BaseUrl(pub String);
 
 impl FromRequestParts<AppState> for BaseUrl {
@@ -172,8 +169,39 @@ impl FromRequestParts<AppState> for BaseUrl {
         let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let host = header_str(header::HOST.as_str())
             .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or("localhost");
-        let scheme = header_str("x-forwarded-proto").unwrap_or("http");
-        Ok(BaseUrl(format!("{scheme}://{host}")))
+            .filter(|host| is_host_and_port(host));
+        let scheme = match header_str("x-forwarded-proto").map(str::trim) {
+            None => Some("http"),
+            Some(p) if p.eq_ignore_ascii_case("http") => Some("http"),
+            Some(p) if p.eq_ignore_ascii_case("https") => Some("https"),
+            Some(_) => None,
+        };
+        Ok(BaseUrl(match (scheme, host) {
+            (Some(scheme), Some(host)) => format!("{scheme}://{host}"),
+            _ => state.listener_url.trim_end_matches('/').to_owned(),
+        }))
     }
+}
+
+/// `host[:port]` where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
+fn is_host_and_port(value: &str) -> bool {
+    let (host, port) = match value.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (value, None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return false;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let labels_ok = host.split('.').all(|label| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    });
+    (1..=253).contains(&host.len()) && labels_ok
 }

@@ -25,7 +25,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::json;
@@ -175,6 +175,7 @@ fn facing_the_internet<S: Clone + Send + Sync + 'static>(
     let limiter = rate_limit::limiter(rate.per_second, rate.burst);
     spawn_limiter_pruning(limiter.clone(), shutdown);
     router
+        .layer(axum::middleware::from_fn(utf8_path))
         .layer(axum::middleware::from_fn_with_state(
             limiter,
             rate_limit::enforce,
@@ -226,6 +227,42 @@ async fn method_not_allowed() -> impl IntoResponse {
         StatusCode::METHOD_NOT_ALLOWED,
         Json(serde_json::json!({"detail": "Method not allowed", "code": "method_not_allowed"})),
     )
+}
+
+/// A path whose percent-escapes decode to invalid UTF-8 (`/messages/%ff/ack`) matches no
+/// identifier we hand out; refused here in our error shape, where the path extractor would
+/// answer in plain text.
+async fn utf8_path(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path();
+    if std::str::from_utf8(&percent_decode(path)).is_err() {
+        let refusal = crate::network::Error::malformed("path", "The path is not valid UTF-8");
+        return error::refuse_on(path, refusal.into());
+    }
+    next.run(request).await
+}
+
+/// `%XX` escapes decoded; anything else (a stray `%` included) kept as it is.
+fn percent_decode(path: &str) -> Vec<u8> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| bytes[i] == b'%' && h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match hex.map(|h| u8::from_str_radix(h, 16)) {
+            Some(Ok(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// A panic in a handler is a bug; the caller gets a JSON 500, the log gets the message.

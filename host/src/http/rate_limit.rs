@@ -4,11 +4,11 @@
 //! admin key), so a flood is refused before it costs a database lookup; requests without
 //! one are keyed by client address.
 
-use super::error::{ApiError, ErrorReply};
+use super::error::ApiError;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
@@ -32,12 +32,7 @@ pub async fn enforce(State(limiter): State<Limiter>, request: Request, next: Nex
             let refusal = ApiError::RateLimited {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
             };
-            // Public-agent routes (`/api/…`) answer in their own error shape.
-            if request.uri().path().starts_with("/api/") {
-                ErrorReply(refusal).into_response()
-            } else {
-                refusal.into_response()
-            }
+            super::error::refuse_on(request.uri().path(), refusal)
         }
     }
 }

@@ -199,6 +199,17 @@ impl Network {
         Ok(agent)
     }
 
+    /// The agent a verified dashboard session names; like an API key, it counts as seen.
+    pub async fn authenticate_session(&self, agent_id: &str) -> Result<Agent> {
+        let agent = self
+            .store
+            .agent(agent_id)
+            .await?
+            .ok_or_else(|| Error::unauthorized("Invalid API key or session token"))?;
+        self.presence.touch(&agent.id, self.now());
+        Ok(agent)
+    }
+
     pub async fn profile(&self, agent_id: &str) -> Result<Profile> {
         let agent = self.agent(agent_id).await?;
         let last_seen_at = self.presence.last_seen(&agent.id, agent.last_seen_at);
