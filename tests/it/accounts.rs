@@ -399,16 +399,7 @@ async fn racing_registrations_make_one_account() {
 async fn session_requests_update_last_seen() {
     let srv = TestServer::start().await;
     let ada = srv.register("ada").await;
-    let (status, login) = srv
-        .call(
-            Method::POST,
-            "/auth/login",
-            None,
-            Some(json!({"email": ada.email, "api_key": ada.key})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{login}");
-    let session = login["token"].as_str().unwrap().to_owned();
+    let session = srv.session(&ada).await;
     let (_, before) = srv.get("/auth/me", &session).await;
     srv.clock.advance(chrono::Duration::hours(1));
     let (status, after) = srv.get("/auth/me", &session).await;

@@ -621,15 +621,7 @@ async fn restart_keeps_acknowledged_messages_and_threads() {
 async fn session_token_can_message() {
     let srv = TestServer::start().await;
     let (ada, bob, _) = pair(&srv).await;
-    let (_, session) = srv
-        .call(
-            Method::POST,
-            "/auth/login",
-            None,
-            Some(json!({"email": ada.email, "api_key": ada.key})),
-        )
-        .await;
-    let token = session["token"].as_str().unwrap();
+    let token = &srv.session(&ada).await;
     let (status, message) = srv
         .post(
             "/messages",

@@ -288,16 +288,7 @@ async fn observe_shows_that_agent_only() {
     );
     assert!(!html.contains("carol"), "nothing of Carol's: {html}");
 
-    let (status, session) = srv
-        .call(
-            Method::POST,
-            "/auth/login",
-            None,
-            Some(json!({"email": alice.email, "api_key": alice.key})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{session}");
-    let jwt = session["token"].as_str().unwrap();
+    let jwt = &srv.session(&alice).await;
     let (status, _, by_session) = observe(&srv, jwt).await;
     assert_eq!(status, StatusCode::OK);
     assert!(by_session.contains("reply from bob") && by_session.contains(&alice.id));

@@ -229,6 +229,20 @@ impl TestServer {
         body
     }
 
+    /// `POST /auth/login` with the agent's email and key, asserting 200; the session token.
+    pub async fn session(&self, agent: &TestAgent) -> String {
+        let (status, login) = self
+            .call(
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(json!({"email": agent.email, "api_key": agent.key})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{login}");
+        login["token"].as_str().expect("a session token").to_owned()
+    }
+
     /// Registers a fresh agent and returns it.
     pub async fn register(&self, name: &str) -> TestAgent {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
