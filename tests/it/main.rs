@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod chats;
 mod cli;
+mod clients;
 mod common;
 mod compat;
 mod concurrency;

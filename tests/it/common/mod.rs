@@ -5,11 +5,13 @@ mod config;
 mod daemon;
 mod events;
 mod public;
+mod python;
 
 pub use config::{agents, config_file, fixture, repo, rewrite_config};
 pub use daemon::{connect_hosted, daemon, reload, revoke, token};
 pub use events::read_events;
 pub use public::{assert_refused, public, public_at, public_raw};
+pub use python::{python_clients, run_python};
 
 use agentx::clock::ManualClock;
 use agentx::config::Config;
