@@ -12,8 +12,8 @@
 //! - [`server`]: assembles the parts, runs both listeners, shuts down in order.
 //! - [`hosted`]: the registry of agents that run inside agentx, with their plugins.
 //! - [`runner`]: the loops that answer hosted agents' network messages.
-//! - [`tasks`]: one hosted agent answering one message on any channel; public-agent calls;
-//!   task events.
+//! - [`tasks`]: one hosted agent answering one message on any channel, in a chat session
+//!   scoped to its caller; public-agent calls; task events.
 //! - [`reload`]: re-reading agentx.json and swapping plugins live.
 //! - [`transport`]: serving a router over TCP with connection caps and timeouts.
 //! - [`http`]: one router per listener; thin handlers; the error → response mapping.
@@ -37,8 +37,10 @@
 //! # Where new things go
 //! - **Another protocol front-end** (A2A, OpenAI-compatible chat, MCP): a router module in
 //!   [`http`] beside `public_agents.rs`, mounted by `http::public_router`; it parses its
-//!   protocol into a task and calls [`tasks`] (hosted agents) or [`network`] (messages),
-//!   as the public-agent endpoint does. Nothing below `http` changes.
+//!   protocol into a task and calls [`tasks`] (hosted agents, through
+//!   `tasks::public::PublicAgents`, whose checks and chat scoping every front-end shares)
+//!   or [`network`] (messages), as the public-agent endpoint does. Nothing below `http`
+//!   changes.
 //! - **A PostgreSQL backend** for several nodes: `store/postgres/`, a second implementation
 //!   of [`store::Store`] and [`store::outbox::Outbox`] beside `store/redb/` (one file per
 //!   record family, as there), chosen in [`server`]; it must pass the conformance suite in

@@ -167,6 +167,11 @@ pub async fn start(
         .watch
         .then(|| crate::reload::watch(reloader.clone(), shutdown.clone()))
         .transpose()?;
+    let public_agents = Arc::new(PublicAgents::new(
+        tokens.clone(),
+        hosted.clone(),
+        tasks.clone(),
+    ));
     let state = AppState {
         network: network.clone(),
         sessions: Arc::new(SessionTokens::new(&jwt_secret)),
@@ -184,7 +189,7 @@ pub async fn start(
         hosted: hosted.clone(),
         tokens: tokens.clone(),
         tasks: tasks.clone(),
-        public_agents: Arc::new(PublicAgents::new(tokens, hosted.clone(), tasks)),
+        public_agents,
         reloader,
     };
     let rate = rate_limit(server);

@@ -1,8 +1,8 @@
 //! Chat sessions of public calls: continued by `chatId`, read by the `history` capability.
 
-use crate::common::{TestServer, agents, public, token};
+use crate::common::{ADMIN_KEY, TestServer, agents, daemon, public, token};
 use agentx::plugins::Capability;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 /// Calls with the same `chatId` share a session (the faq plugin remembers per chat); a
@@ -81,5 +81,73 @@ async fn history_reads_the_public_chat_session() {
     assert_eq!(
         reply(call("/history", "other").await),
         "history: 0 earlier turns"
+    );
+}
+
+/// The attack of issue 11, item 5: token A tells the agent a PIN in chat `X`; token B,
+/// naming the same chat id, must not read it, neither from the plugin's memory (kept per
+/// conversation) nor from the chat's history; the daemon's own chat `X` is a third session.
+#[tokio::test]
+async fn a_chat_id_names_a_session_of_the_calling_token_only() {
+    let srv = TestServer::start_with(|c| {
+        agents(c);
+        c.agents.get_mut("echo").unwrap().grants = vec![Capability::History];
+    })
+    .await;
+    let (_, alice) = token(&srv, &["agent:*"], None).await;
+    let (_, mallory) = token(&srv, &["agent:*"], None).await;
+    let say = |message: &str| json!({"message": message, "context": {"chatId": "X"}});
+    let content = |(status, body): (StatusCode, Value)| {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["chat_id"], "X",
+            "the caller sees its own chat id: {body}"
+        );
+        body["content"].as_str().unwrap().to_owned()
+    };
+
+    content(
+        public(
+            &srv,
+            "support",
+            Some(&alice),
+            say("remember: my PIN is 4711"),
+        )
+        .await,
+    );
+    let stolen = content(
+        public(
+            &srv,
+            "support",
+            Some(&mallory),
+            say("what do you remember?"),
+        )
+        .await,
+    );
+    assert!(
+        !stolen.contains("4711"),
+        "token B read token A's memory: {stolen}"
+    );
+    let own = content(public(&srv, "support", Some(&alice), say("what do you remember?")).await);
+    assert!(own.contains("4711"), "token A keeps its session: {own}");
+
+    content(public(&srv, "echo", Some(&alice), say("my PIN is 4711")).await);
+    assert_eq!(
+        content(public(&srv, "echo", Some(&mallory), say("/history")).await),
+        "history: 0 earlier turns"
+    );
+    let (status, operator) = daemon(
+        &srv,
+        Method::POST,
+        "/task",
+        Some(ADMIN_KEY),
+        Some(json!({"agent": "echo", "message": "/history", "context": {"chatId": "X"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{operator}");
+    assert_eq!(operator["content"], "history: 0 earlier turns");
+    assert_eq!(
+        content(public(&srv, "echo", Some(&alice), say("/history")).await),
+        "history: 2 earlier turns; the last, from echo: echo: my PIN is 4711"
     );
 }

@@ -12,7 +12,7 @@ use crate::model::ApiToken;
 use crate::network::Error;
 use crate::network::connections::{AcceptInvite, ConnectionView};
 use crate::plugins::log::LogEntry;
-use crate::tasks::{DAEMON, TaskContext, TaskResult};
+use crate::tasks::{ChatOwner, DAEMON, TaskContext, TaskResult};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -168,7 +168,13 @@ async fn run_task(
     let streaming = request.stream || accepts_event_stream(&headers);
     let task = state
         .tasks
-        .prepare(&request.agent, request.message, request.context, DAEMON)
+        .prepare(
+            &request.agent,
+            request.message,
+            request.context,
+            DAEMON,
+            ChatOwner::Daemon,
+        )
         .map_err(Error::from)?;
     if !streaming {
         let result: TaskResult = state.tasks.execute(task).await.map_err(Error::from)?;

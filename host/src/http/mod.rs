@@ -59,7 +59,7 @@ pub struct AppState {
     /// Runs hosted agents' tasks and publishes their events.
     pub tasks: Arc<crate::tasks::Tasks>,
     /// The public-agent endpoint's checks and calls.
-    pub public_agents: Arc<dyn crate::tasks::public::PublicEndpoint>,
+    pub public_agents: Arc<crate::tasks::public::PublicAgents>,
     /// `POST /reload`.
     pub reloader: Arc<crate::reload::Reloader>,
 }

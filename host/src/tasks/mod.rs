@@ -1,7 +1,7 @@
 //! Tasks: one hosted agent answering one message, whatever the channel.
 //!
 //! Public-api calls and daemon `POST /task` run here with a chat session (turns kept per
-//! agent and chat id, so the `history` capability sees earlier calls with the same
+//! agent and session, so the `history` capability sees earlier calls with the same
 //! `chatId`); the network runner in [`crate::hosted`] goes through [`Tasks::observe`] so
 //! its tasks show up in the same event stream. Every task publishes `start`, then `text`
 //! (when the agent replies) and `done`, or `error`.
@@ -39,6 +39,29 @@ pub struct TaskContext {
     pub sender: Option<String>,
     #[serde(rename = "chatId", alias = "chat_id")]
     pub chat_id: Option<String>,
+}
+
+/// Whose chat sessions a task's chat id names. Callers choose chat ids, so a session is
+/// the chat id within its owner's namespace: one token never reaches another token's chat
+/// by naming its id, nor a public caller a chat of the daemon's operator.
+#[derive(Debug, Clone, Copy)]
+pub enum ChatOwner<'a> {
+    /// A public caller, by its token's id.
+    Token(&'a str),
+    /// The daemon's operator (`POST /task`).
+    Daemon,
+}
+
+impl ChatOwner<'_> {
+    /// The session key of `chat_id`: where its turns are stored, and the conversation id
+    /// the plugin sees (so what a plugin keeps per conversation is scoped the same way).
+    /// NB: `/` cannot occur in a token id, so no two owners' keys can meet.
+    fn session(self, chat_id: &str) -> String {
+        match self {
+            ChatOwner::Token(id) => format!("token/{id}/{chat_id}"),
+            ChatOwner::Daemon => format!("daemon/{chat_id}"),
+        }
+    }
 }
 
 /// A finished task, as `POST /task` and the public endpoint return it.
@@ -83,6 +106,8 @@ impl From<TaskError> for Error {
 /// a streaming caller can subscribe to its events first).
 pub struct PreparedTask {
     pub meta: TaskMeta,
+    /// The chat session, [`ChatOwner::session`] of the chat id.
+    session: String,
     message: String,
     responder: Arc<ResponderPlugin>,
 }
@@ -120,13 +145,15 @@ impl Tasks {
     }
 
     /// Resolves the agent's current responder; refuses a degraded one (it answers 503 until
-    /// reloaded, per the plugin contract).
+    /// reloaded, per the plugin contract). The chat id of `context` names one of `owner`'s
+    /// sessions.
     pub fn prepare(
         &self,
         agent: &str,
         message: String,
         context: TaskContext,
         default_channel: &str,
+        owner: ChatOwner<'_>,
     ) -> Result<PreparedTask, TaskError> {
         let hosted = self
             .hosted
@@ -141,7 +168,12 @@ impl Tasks {
                 plugin: format!("{}@{}", responder.manifest.name, responder.manifest.version),
             }));
         }
+        let chat_id = context
+            .chat_id
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         Ok(PreparedTask {
+            session: owner.session(&chat_id),
             meta: TaskMeta {
                 task_id: uuid::Uuid::new_v4().to_string(),
                 agent: agent.to_owned(),
@@ -149,10 +181,7 @@ impl Tasks {
                     .channel
                     .filter(|c| !c.is_empty())
                     .unwrap_or_else(|| default_channel.to_owned()),
-                chat_id: context
-                    .chat_id
-                    .filter(|c| !c.is_empty())
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                chat_id,
                 sender: context
                     .sender
                     .filter(|s| !s.is_empty())
@@ -168,6 +197,7 @@ impl Tasks {
     pub async fn execute(&self, task: PreparedTask) -> Result<TaskResult, TaskError> {
         let PreparedTask {
             meta,
+            session,
             message,
             responder,
         } = task;
@@ -182,14 +212,14 @@ impl Tasks {
         // includes the current message of a network thread.
         if let Err(e) = self
             .store
-            .append_chat(&meta.agent, &meta.chat_id, vec![incoming])
+            .append_chat(&meta.agent, &session, vec![incoming])
             .await
         {
             self.publish(&meta, EventKind::Start, None, None);
             self.publish(&meta, EventKind::Error, None, Some(e.to_string()));
             return Err(e.into());
         }
-        let (context, request) = request::from_chat(&meta, message, at);
+        let (context, request) = request::from_chat(&meta, &session, message, at);
         let reply = self
             .observe(&meta, self.runtime.respond(&responder, context, request))
             .await
@@ -202,7 +232,7 @@ impl Tasks {
                 at: self.clock.now(),
             };
             self.store
-                .append_chat(&meta.agent, &meta.chat_id, vec![outgoing])
+                .append_chat(&meta.agent, &session, vec![outgoing])
                 .await?;
         }
         Ok(TaskResult {
@@ -221,8 +251,9 @@ impl Tasks {
         message: String,
         context: TaskContext,
         default_channel: &str,
+        owner: ChatOwner<'_>,
     ) -> Result<TaskResult, TaskError> {
-        let task = self.prepare(agent, message, context, default_channel)?;
+        let task = self.prepare(agent, message, context, default_channel, owner)?;
         self.execute(task).await
     }
 

@@ -6,10 +6,11 @@
 //! (split mode), where the daemon makes the checks and a daemon that cannot be reached is
 //! a 502 at once rather than a hang.
 
-use super::{PUBLIC_API, TaskContext, TaskResult, Tasks};
+use super::{ChatOwner, PUBLIC_API, PreparedTask, TaskContext, TaskResult, Tasks};
 use crate::auth::Tokens;
 use crate::config::Access;
-use crate::hosted::HostedAgents;
+use crate::hosted::{HostedAgent, HostedAgents};
+use crate::model::ApiToken;
 use crate::network::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -49,6 +50,15 @@ pub struct PublicAgents {
     tasks: Arc<Tasks>,
 }
 
+/// Who calls a public agent and how, once the call's checks have passed.
+pub struct PublicCall {
+    /// `public-api`, or the protocol front-end's label (`a2a`, `openai`).
+    pub channel: &'static str,
+    pub sender: Option<String>,
+    /// A chat session of the calling token; a new one when absent.
+    pub chat_id: Option<String>,
+}
+
 impl PublicAgents {
     pub fn new(tokens: Arc<Tokens>, hosted: Arc<HostedAgents>, tasks: Arc<Tasks>) -> Self {
         Self {
@@ -57,14 +67,19 @@ impl PublicAgents {
             tasks,
         }
     }
-}
 
-#[async_trait]
-impl PublicEndpoint for PublicAgents {
-    /// 401 (no, unknown, revoked or expired token), 404 (agent not configured), 403 (scope
-    /// or access), 400 (body), then the task's own failures (503 degraded, 502 failed).
-    async fn message(&self, token: Option<&str>, agent: &str, body: &[u8]) -> Result<TaskResult> {
-        let token = self.tokens.authenticate(token).await?;
+    pub fn tasks(&self) -> &Arc<Tasks> {
+        &self.tasks
+    }
+
+    /// 401: no token, or an unknown, revoked or expired one.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<ApiToken> {
+        self.tokens.authenticate(token).await
+    }
+
+    /// The checks after authentication, in the contract's order: 404 (agent not
+    /// configured), then 403 (scope, then access).
+    pub fn check(&self, token: &ApiToken, agent: &str) -> Result<()> {
         let hosted = self
             .hosted
             .get(agent)
@@ -81,6 +96,58 @@ impl PublicEndpoint for PublicAgents {
                 format!("Agent {agent:?} is not public"),
             ));
         }
+        Ok(())
+    }
+
+    /// The public agents `token` may call, by id.
+    pub fn callable(&self, token: &ApiToken) -> Vec<Arc<HostedAgent>> {
+        self.public()
+            .into_iter()
+            .filter(|agent| token.may_call(&agent.id))
+            .collect()
+    }
+
+    /// Every public agent, by id.
+    pub fn public(&self) -> Vec<Arc<HostedAgent>> {
+        self.hosted
+            .snapshot()
+            .values()
+            .filter(|agent| agent.config.access == Access::Public)
+            .cloned()
+            .collect()
+    }
+
+    /// The task of a call by `token` that passed [`PublicAgents::check`], ready to run, in
+    /// the token's own session of the chat id.
+    pub fn prepare(
+        &self,
+        token: &ApiToken,
+        agent: &str,
+        message: String,
+        call: PublicCall,
+    ) -> Result<PreparedTask> {
+        let context = TaskContext {
+            channel: Some(call.channel.into()),
+            sender: call.sender,
+            chat_id: call.chat_id,
+        };
+        Ok(self.tasks.prepare(
+            agent,
+            message,
+            context,
+            call.channel,
+            ChatOwner::Token(&token.id),
+        )?)
+    }
+}
+
+#[async_trait]
+impl PublicEndpoint for PublicAgents {
+    /// 401 (no, unknown, revoked or expired token), 404 (agent not configured), 403 (scope
+    /// or access), 400 (body), then the task's own failures (503 degraded, 502 failed).
+    async fn message(&self, token: Option<&str>, agent: &str, body: &[u8]) -> Result<TaskResult> {
+        let token = self.authenticate(token).await?;
+        self.check(&token, agent)?;
         let request: PublicMessage = serde_json::from_slice(body).map_err(|e| {
             Error::invalid(
                 "invalid_body",
@@ -89,15 +156,13 @@ impl PublicEndpoint for PublicAgents {
             .on("message")
         })?;
         let PublicContext { sender, chat_id } = request.context.unwrap_or_default();
-        let context = TaskContext {
-            channel: Some(PUBLIC_API.into()),
+        let call = PublicCall {
+            channel: PUBLIC_API,
             sender,
             chat_id,
         };
-        Ok(self
-            .tasks
-            .run(agent, request.message, context, PUBLIC_API)
-            .await?)
+        let task = self.prepare(&token, agent, request.message, call)?;
+        Ok(self.tasks.execute(task).await?)
     }
 }
 

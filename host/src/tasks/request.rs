@@ -37,14 +37,20 @@ pub fn from_network(agent: &str, message: &Message) -> (RequestContext, Request)
     (context, request)
 }
 
-/// The request for a turn of a chat kept by agentx (public-api and daemon tasks).
-pub fn from_chat(meta: &TaskMeta, content: String, at: DateTime<Utc>) -> (RequestContext, Request) {
+/// The request for a turn of a chat kept by agentx (public-api and daemon tasks), in chat
+/// `session` (the plugin's conversation id, scoped to the chat's owner).
+pub fn from_chat(
+    meta: &TaskMeta,
+    session: &str,
+    content: String,
+    at: DateTime<Utc>,
+) -> (RequestContext, Request) {
     // NB: the plugin sees `public-api` for every chat kept here (whatever label the
     // daemon caller chose), so `history` reads this chat, never a network thread.
     let context = RequestContext {
         agent_id: meta.agent.clone(),
         channel: Channel::PublicApi,
-        chat_id: meta.chat_id.clone(),
+        chat_id: session.to_owned(),
         sender: meta.sender.clone(),
     };
     let request = Request {
