@@ -20,8 +20,8 @@
 mod common;
 
 use agentx::notify::LocalNotifier;
-use agentx::store::Store;
 use agentx::store::redb::RedbStore;
+use agentx::store::{MemoryQuota, Store};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use futures::future::try_join_all;
 use redb::{Database, Durability, ReadableTable, TableDefinition};
@@ -29,7 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
-const MAX_KEYS: usize = 1000;
+const QUOTA: MemoryQuota = MemoryQuota {
+    per_agent: 1000,
+    per_conversation: 100,
+};
 /// The baseline's table, shaped like the store's plugin memory.
 const MEMORY: TableDefinition<(&str, &str), &str> = TableDefinition::new("plugin_memory");
 
@@ -90,7 +93,7 @@ fn benches(c: &mut Criterion) {
                     try_join_all(
                         agents[..n]
                             .iter()
-                            .map(|agent| store.memory_set(agent, "k", &value, MAX_KEYS)),
+                            .map(|agent| store.memory_set(agent, "chat:c", "k", &value, QUOTA)),
                     )
                     .await
                     .expect("durable write")

@@ -142,6 +142,7 @@ fn benches(c: &mut Criterion) {
             clock: Arc::new(SystemClock),
             http: reqwest::Client::new(),
         },
+        agentx::plugins::health::HealthPolicy::default(),
     )
     .expect("plugin runtime");
     let contracts_source = PluginSource::read(&plugin_dir("contracts")).expect("contracts");

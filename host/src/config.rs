@@ -6,12 +6,14 @@
 
 use crate::model::is_agent_id;
 use crate::plugins::Capability;
+use crate::plugins::health::HealthPolicy;
 use crate::plugins::manifest::LimitOverrides;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const DEFAULT_PORT: u16 = 4202;
 pub const DEFAULT_DAEMON_PORT: u16 = 18800;
@@ -92,6 +94,7 @@ pub struct ServerConfig {
     pub rate_limit: RateLimitConfig,
     pub connections: ConnectionConfig,
     pub webhooks: WebhookConfig,
+    pub plugin_health: PluginHealthConfig,
     /// Reload when agentx.json or a plugin file it names changes (`agentx serve --watch`),
     /// as `POST /reload` does.
     pub watch: bool,
@@ -111,6 +114,7 @@ impl Default for ServerConfig {
             rate_limit: RateLimitConfig::default(),
             connections: ConnectionConfig::default(),
             webhooks: WebhookConfig::default(),
+            plugin_health: PluginHealthConfig::default(),
             watch: false,
         }
     }
@@ -225,6 +229,42 @@ impl Default for WebhookConfig {
             breaker_failures: 5,
             // A minute: a dead receiver costs one probe a minute, a blip delays a minute.
             breaker_cool_down_ms: 60_000,
+        }
+    }
+}
+
+/// When a plugin counts as degraded (calls refused with 503) and how soon it is tried again.
+/// Only host-side faults count: traps, timeouts, memory exhaustion.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct PluginHealthConfig {
+    /// Consecutive faults after which the plugin is degraded.
+    pub degraded_after: u32,
+    /// Wait before the first probe call; doubled after each failed probe.
+    pub recovery_first_delay_ms: u64,
+    /// Longest wait between two probes.
+    pub recovery_max_delay_ms: u64,
+}
+
+impl Default for PluginHealthConfig {
+    fn default() -> Self {
+        let policy = HealthPolicy::default();
+        Self {
+            degraded_after: policy.degraded_after,
+            recovery_first_delay_ms: policy.first_backoff.as_millis() as u64,
+            recovery_max_delay_ms: policy.max_backoff.as_millis() as u64,
+        }
+    }
+}
+
+impl PluginHealthConfig {
+    pub fn policy(&self) -> HealthPolicy {
+        HealthPolicy {
+            degraded_after: self.degraded_after.max(1),
+            first_backoff: Duration::from_millis(self.recovery_first_delay_ms),
+            max_backoff: Duration::from_millis(
+                self.recovery_max_delay_ms.max(self.recovery_first_delay_ms),
+            ),
         }
     }
 }

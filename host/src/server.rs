@@ -100,6 +100,7 @@ pub async fn start(
             // Plugins reach private addresses only by listing them (see plugins' http).
             http: crate::outbound::client_builder(true).build()?,
         },
+        server.plugin_health.policy(),
     )?);
     let policy_source = match &config.policy {
         Some(path) => PluginSource::read(path).map_err(PluginError::load)?,

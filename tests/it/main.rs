@@ -21,6 +21,7 @@ mod loose_ends;
 mod messages;
 mod pages;
 mod permissions;
+mod plugin_health;
 mod plugins;
 mod public_agents;
 mod reload;

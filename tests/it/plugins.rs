@@ -263,6 +263,29 @@ async fn repeated_failures_mark_a_plugin_degraded() {
     .await;
 }
 
+/// A caller's input cannot degrade a hosted agent on the network either: five messages
+/// with a 70 KB "remember:" (over memory's 64 KiB value limit) each fail as the faq
+/// plugin's own refusal, and the agent answers the next message. Before the fix they
+/// marked it degraded and it went silent until a reload.
+#[tokio::test]
+async fn oversized_messages_do_not_degrade_a_hosted_agent() {
+    let srv = TestServer::start_with(crate::common::agents).await;
+    let alice = srv.register("alice").await;
+    connect_hosted(&srv, "support", &alice).await;
+    let remember = format!("remember: {}", "x".repeat(70_000));
+    for _ in 0..6 {
+        ask(&srv, &alice, "support", &remember).await;
+    }
+    let sent = ask(&srv, &alice, "support", "where are you?").await;
+    let thread = sent["thread_id"].as_str().unwrap();
+    let reply = reply_in(&srv, &alice, thread, POLL_WITHIN).await;
+    assert!(reply.is_some(), "support still answers");
+    assert_eq!(
+        plugin_status(&srv, "support").await["responder"]["degraded"],
+        false
+    );
+}
+
 /// A capability the manifest asks for but agentx.json does not grant is answered `denied`:
 /// the write never happens and the plugin's log says why.
 #[tokio::test]
@@ -464,6 +487,7 @@ async fn committed_components_match_the_wit() {
             clock: std::sync::Arc::new(agentx::clock::SystemClock),
             http: reqwest::Client::new(),
         },
+        agentx::plugins::health::HealthPolicy::default(),
     )
     .unwrap();
     let grant = AgentGrant::default();

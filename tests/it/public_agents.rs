@@ -272,7 +272,7 @@ async fn degraded_or_missing_responder_is_503_until_reloaded() {
         StatusCode::SERVICE_UNAVAILABLE,
     );
     // Each trap fails its own call; none of them is the degraded 503 yet.
-    for _ in 0..agentx::plugins::runtime::DEGRADED_AFTER {
+    for _ in 0..agentx::plugins::health::HealthPolicy::default().degraded_after {
         let failed = public(&srv, "flaky", Some(&app), hi.clone()).await;
         assert!(failed.0.is_server_error(), "{failed:?}");
         assert_ne!(failed.0, StatusCode::SERVICE_UNAVAILABLE, "{}", failed.1);

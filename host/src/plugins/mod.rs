@@ -7,12 +7,14 @@
 //! - `bindings`: the only `bindgen!`s, over `wit/`.
 //! - `host`: per-call state and the capability imports, each checked against the grant.
 //! - [`runtime`]: loading plugins for agents and calling them under limits.
+//! - [`health`]: when a plugin counts as degraded, and how it comes back by itself.
 //! - [`policy`]: the network's contract policy, answered by policy plugins.
 //! - [`log`]: each plugin's recent log, for operators.
 
 mod bindings;
 mod cache;
 pub mod engine;
+pub mod health;
 pub use manifest::PluginSource;
 mod host;
 pub mod log;

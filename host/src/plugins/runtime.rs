@@ -5,26 +5,24 @@
 //! Each call gets a new `Store`: fresh memory from the pool, a memory cap, a wall-clock
 //! deadline enforced by epochs (a looping guest yields every tick and traps at the deadline)
 //! plus an outer timeout for time spent in host imports. A failing call is logged in the
-//! plugin's log; consecutive failures mark the plugin degraded until it is reloaded.
+//! plugin's log; repeated host-side faults degrade the plugin until a probe call after a
+//! backoff succeeds, or a reload replaces it (see [`super::health`]).
 
 use super::bindings::{policy, responder, types};
 use super::cache::{CacheOutcome, ComponentCache};
 use super::engine::{self, EPOCH_TICK};
-use super::host::{CallState, Conversation, Grants, HostServices, Session};
+use super::health::{Admission, Health, HealthPolicy, Outcome};
+use super::host::{CallLimits, CallState, Conversation, Grants, HostServices, Session};
 use super::log::PluginLog;
 use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
 use crate::error::{Source, context, source};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
-
-/// Consecutive failed calls after which a plugin is marked degraded.
-pub const DEGRADED_AFTER: u32 = 5;
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PluginError {
@@ -43,7 +41,7 @@ pub enum PluginError {
     },
     #[error("plugin {plugin} reported an error: {reason}")]
     Guest { plugin: String, reason: String },
-    #[error("plugin {plugin} is degraded after repeated failures; reload it")]
+    #[error("plugin {plugin} is degraded after repeated failures; it is retried after a backoff")]
     Degraded { plugin: String },
 }
 
@@ -62,8 +60,7 @@ pub struct Plugin<P> {
     pub grants: Arc<Grants>,
     pub log: Arc<PluginLog>,
     pre: P,
-    consecutive_failures: AtomicU32,
-    degraded: AtomicBool,
+    health: Health,
 }
 
 pub type ResponderPlugin = Plugin<responder::ResponderPre<CallState>>;
@@ -71,26 +68,47 @@ pub type PolicyPlugin = Plugin<policy::ContractPolicyPre<CallState>>;
 
 impl<P> Plugin<P> {
     pub fn is_degraded(&self) -> bool {
-        self.degraded.load(Ordering::Relaxed)
+        self.health.is_degraded()
     }
 
-    fn label(&self) -> String {
+    /// Whether a call now would be refused as degraded (without claiming the probe).
+    pub fn refuses_calls(&self) -> bool {
+        self.health.refuses(Instant::now())
+    }
+
+    pub fn label(&self) -> String {
         format!("{}@{}", self.manifest.name, self.manifest.version)
     }
 
-    fn record<T>(&self, outcome: Result<T, PluginError>) -> Result<T, PluginError> {
-        match &outcome {
-            Ok(_) => self.consecutive_failures.store(0, Ordering::Relaxed),
-            Err(e) => {
-                self.log.push("error", "host", e.to_string());
-                tracing::warn!(agent = %self.agent, plugin = %self.label(), error = %e, "plugin call failed");
-                let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-                if failures >= DEGRADED_AFTER && !self.degraded.swap(true, Ordering::Relaxed) {
-                    let note = format!("marked degraded after {failures} consecutive failures");
-                    self.log.push("error", "host", note.clone());
-                    tracing::error!(agent = %self.agent, plugin = %self.label(), "{note}");
-                }
-            }
+    /// Lets a call run, unless the plugin is degraded and it is not yet time for a probe.
+    fn admit(&self) -> Result<Admission, PluginError> {
+        self.health
+            .admit(Instant::now())
+            .ok_or_else(|| PluginError::Degraded {
+                plugin: self.label(),
+            })
+    }
+
+    /// Logs a failed call and tells the plugin's health how the call ended.
+    fn record<T>(
+        &self,
+        admission: Admission,
+        outcome: Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        if let Err(e) = &outcome {
+            self.log.push("error", "host", e.to_string());
+            tracing::warn!(agent = %self.agent, plugin = %self.label(), error = %e, "plugin call failed");
+        }
+        // The plugin's own refusal and a reply too large for the caller's request are
+        // answers; only what the host had to stop counts against the plugin.
+        let health = match &outcome {
+            Err(PluginError::Timeout { .. } | PluginError::Trap { .. }) => Outcome::Fault,
+            _ => Outcome::Answered,
+        };
+        if let Some(change) = self.health.record(admission, health, Instant::now()) {
+            let note = change.to_string();
+            self.log.push("error", "host", note.clone());
+            tracing::error!(agent = %self.agent, plugin = %self.label(), "{note}");
         }
         outcome
     }
@@ -122,10 +140,16 @@ pub struct PluginRuntime {
     /// Bounds live instances below the pool's size: calls beyond it wait here instead of
     /// failing to allocate.
     slots: Arc<Semaphore>,
+    /// When each loaded plugin counts as degraded, and how it comes back.
+    health: HealthPolicy,
 }
 
 impl PluginRuntime {
-    pub fn new(cache_dir: PathBuf, services: HostServices) -> Result<Self, PluginError> {
+    pub fn new(
+        cache_dir: PathBuf,
+        services: HostServices,
+        health: HealthPolicy,
+    ) -> Result<Self, PluginError> {
         let load = |e: wasmtime::Error| PluginError::Load(context("plugin engine", e));
         let engine = engine::build().map_err(load)?;
         // Both worlds also get the deny-all WASI (see `GuestWasi`) for guests whose libc or
@@ -145,6 +169,7 @@ impl PluginRuntime {
             policy_linker,
             services,
             slots: Arc::new(Semaphore::new(engine::MAX_INSTANCES as usize)),
+            health,
         })
     }
 
@@ -202,8 +227,7 @@ impl PluginRuntime {
             log: Arc::default(),
             manifest,
             pre,
-            consecutive_failures: AtomicU32::new(0),
-            degraded: AtomicBool::new(false),
+            health: Health::new(self.health),
         }
     }
 
@@ -294,11 +318,7 @@ impl PluginRuntime {
         context: types::RequestContext,
         message: types::Message,
     ) -> Result<Option<String>, PluginError> {
-        if plugin.is_degraded() {
-            return Err(PluginError::Degraded {
-                plugin: plugin.label(),
-            });
-        }
+        let admission = plugin.admit()?;
         let session = match context.channel {
             types::Channel::Network => Session::Thread(context.chat_id.clone()),
             types::Channel::PublicApi => Session::Chat(context.chat_id.clone()),
@@ -335,7 +355,7 @@ impl PluginRuntime {
                 }
                 other => Ok(other),
             });
-        plugin.record(outcome)
+        plugin.record(admission, outcome)
     }
 
     /// Asks a contract policy for its decision.
@@ -344,11 +364,7 @@ impl PluginRuntime {
         plugin: &PolicyPlugin,
         request: types::PolicyRequest,
     ) -> Result<types::Decision, PluginError> {
-        if plugin.is_degraded() {
-            return Err(PluginError::Degraded {
-                plugin: plugin.label(),
-            });
-        }
+        let admission = plugin.admit()?;
         let pre = plugin.pre.clone();
         let outcome = self
             .call(
@@ -364,7 +380,7 @@ impl PluginRuntime {
                 }),
             )
             .await;
-        plugin.record(outcome)
+        plugin.record(admission, outcome)
     }
 
     /// Runs `work` on a fresh store under the plugin's limits and classifies failures.
@@ -383,10 +399,7 @@ impl PluginRuntime {
         let mut store = Store::new(
             &self.engine,
             CallState {
-                limits: StoreLimitsBuilder::new()
-                    .memory_size(limits.memory_bytes())
-                    .trap_on_grow_failure(true)
-                    .build(),
+                limits: CallLimits::new(limits.memory_bytes()),
                 plugin: plugin.label().into(),
                 conversation: Conversation {
                     agent: plugin.agent.clone(),

@@ -66,6 +66,14 @@ pub struct NewMessage {
     pub idempotency: Option<(String, DateTime<Utc>)>,
 }
 
+/// How many plugin memory keys an agent may hold, and how many of them one conversation
+/// may create: one caller cannot fill the space every caller shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryQuota {
+    pub per_agent: usize,
+    pub per_conversation: usize,
+}
+
 /// The outcome of storing a message: a new one, or the first one sent with the same key.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -135,9 +143,18 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
 
     /// A plugin memory value of `agent`.
     async fn memory_get(&self, agent: &str, key: &str) -> Result<Option<String>>;
-    /// Sets a memory value; refused with `QuotaExceeded` when it would be key number
-    /// `max_keys + 1` of the agent.
-    async fn memory_set(&self, agent: &str, key: &str, value: &str, max_keys: usize) -> Result<()>;
+    /// Sets a memory value for `conversation` (the chat or thread a plugin call serves).
+    /// A new key is refused with `QuotaExceeded` when the agent already holds
+    /// `quota.per_agent` keys or `conversation` created `quota.per_conversation` of them;
+    /// overwriting an existing key always passes.
+    async fn memory_set(
+        &self,
+        agent: &str,
+        conversation: &str,
+        key: &str,
+        value: &str,
+        quota: MemoryQuota,
+    ) -> Result<()>;
     /// Whether the key existed.
     async fn memory_delete(&self, agent: &str, key: &str) -> Result<bool>;
     async fn memory_keys(&self, agent: &str, prefix: &str) -> Result<Vec<String>>;

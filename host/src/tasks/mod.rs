@@ -144,9 +144,9 @@ impl Tasks {
         &self.events
     }
 
-    /// Resolves the agent's current responder; refuses a degraded one (it answers 503 until
-    /// reloaded, per the plugin contract). The chat id of `context` names one of `owner`'s
-    /// sessions.
+    /// Resolves the agent's current responder; refuses a degraded one before anything is
+    /// stored (it answers 503 until its next probe is due, or a reload replaces it). The
+    /// chat id of `context` names one of `owner`'s sessions.
     pub fn prepare(
         &self,
         agent: &str,
@@ -163,9 +163,9 @@ impl Tasks {
             .responder
             .clone()
             .ok_or_else(|| TaskError::NoResponder(agent.to_owned()))?;
-        if responder.is_degraded() {
+        if responder.refuses_calls() {
             return Err(TaskError::Plugin(PluginError::Degraded {
-                plugin: format!("{}@{}", responder.manifest.name, responder.manifest.version),
+                plugin: responder.label(),
             }));
         }
         let chat_id = context

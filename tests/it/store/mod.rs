@@ -79,6 +79,7 @@ conformance!(redb:
     dead_deliveries_are_replayed,
     tokens_are_found_by_hash_and_revoked_once,
     memory_is_per_agent_with_a_key_quota,
+    memory_quota_per_conversation,
     chat_turns_are_kept_per_chat,
 );
 

@@ -1,7 +1,7 @@
 //! Tokens, plugin memory and chat turns.
 
 use super::*;
-use agentx::store::Rejection;
+use agentx::store::{MemoryQuota, Rejection};
 
 fn token(name: &str, created_at: DateTime<Utc>) -> ApiToken {
     ApiToken {
@@ -82,10 +82,23 @@ pub async fn tokens_are_found_by_hash_and_revoked_once(s: &Backend) {
 
 pub async fn memory_is_per_agent_with_a_key_quota(s: &Backend) {
     let m = &s.store;
-    m.memory_set("ada", "notes/a", "1", 3).await.unwrap();
-    m.memory_set("ada", "notes/b", "2", 3).await.unwrap();
-    m.memory_set("ada", "other", "3", 3).await.unwrap();
-    m.memory_set("bob", "notes/a", "bob's", 3).await.unwrap();
+    // Generous per conversation: this case is about the agent's quota.
+    let quota = MemoryQuota {
+        per_agent: 3,
+        per_conversation: 3,
+    };
+    m.memory_set("ada", "c1", "notes/a", "1", quota)
+        .await
+        .unwrap();
+    m.memory_set("ada", "c2", "notes/b", "2", quota)
+        .await
+        .unwrap();
+    m.memory_set("ada", "c1", "other", "3", quota)
+        .await
+        .unwrap();
+    m.memory_set("bob", "c1", "notes/a", "bob's", quota)
+        .await
+        .unwrap();
     assert_eq!(
         m.memory_get("ada", "notes/a").await.unwrap().as_deref(),
         Some("1")
@@ -101,10 +114,10 @@ pub async fn memory_is_per_agent_with_a_key_quota(s: &Backend) {
     );
     assert_eq!(m.memory_keys("ada", "").await.unwrap().len(), 3);
 
-    let over = m.memory_set("ada", "fourth", "4", 3).await;
+    let over = m.memory_set("ada", "c3", "fourth", "4", quota).await;
     assert_eq!(rejection(over), Rejection::QuotaExceeded);
     assert!(m.memory_get("ada", "fourth").await.unwrap().is_none());
-    m.memory_set("ada", "other", "overwritten", 3)
+    m.memory_set("ada", "c3", "other", "overwritten", quota)
         .await
         .unwrap();
     assert_eq!(
@@ -114,8 +127,47 @@ pub async fn memory_is_per_agent_with_a_key_quota(s: &Backend) {
 
     assert!(m.memory_delete("ada", "other").await.unwrap());
     assert!(!m.memory_delete("ada", "other").await.unwrap());
-    m.memory_set("ada", "fourth", "4", 3).await.unwrap();
+    m.memory_set("ada", "c3", "fourth", "4", quota)
+        .await
+        .unwrap();
     assert_eq!(m.memory_keys("bob", "").await.unwrap(), ["notes/a"]);
+}
+
+pub async fn memory_quota_per_conversation(s: &Backend) {
+    let m = &s.store;
+    let quota = MemoryQuota {
+        per_agent: 10,
+        per_conversation: 2,
+    };
+    m.memory_set("ada", "chat:x", "a", "1", quota)
+        .await
+        .unwrap();
+    m.memory_set("ada", "chat:x", "b", "1", quota)
+        .await
+        .unwrap();
+    let over = m.memory_set("ada", "chat:x", "c", "1", quota).await;
+    assert_eq!(rejection(over), Rejection::QuotaExceeded);
+    assert!(m.memory_get("ada", "c").await.unwrap().is_none());
+    // Rewriting a key, even one another conversation created, creates nothing.
+    m.memory_set("ada", "chat:x", "a", "2", quota)
+        .await
+        .unwrap();
+    m.memory_set("ada", "chat:y", "c", "1", quota)
+        .await
+        .unwrap();
+    m.memory_set("ada", "chat:x", "c", "2", quota)
+        .await
+        .unwrap();
+    // The same conversation name under another agent is counted apart.
+    m.memory_set("bob", "chat:x", "a", "1", quota)
+        .await
+        .unwrap();
+    // Deleting a key gives its creator the room back.
+    assert!(m.memory_delete("ada", "a").await.unwrap());
+    m.memory_set("ada", "chat:x", "d", "1", quota)
+        .await
+        .unwrap();
+    assert_eq!(m.memory_keys("ada", "").await.unwrap(), ["b", "c", "d"]);
 }
 
 fn turn(role: ChatRole, content: &str) -> ChatTurn {

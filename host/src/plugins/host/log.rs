@@ -2,10 +2,22 @@
 //! mirrored into `tracing`.
 
 use super::CallState;
+use super::limits::{LogLine, MAX_LOG_LINES_PER_CALL};
 use crate::plugins::bindings::responder::agentx::plugin::log;
 
 impl log::Host for CallState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        match self.limits.next_log_line() {
+            LogLine::Keep => {}
+            LogLine::DropFromNowOn => {
+                let note = format!(
+                    "more than {MAX_LOG_LINES_PER_CALL} log lines in one call: the rest of this call's are dropped"
+                );
+                self.log.push("warn", "host", note);
+                return Ok(());
+            }
+            LogLine::Drop => return Ok(()),
+        }
         let (agent, plugin) = (&self.conversation.agent, &*self.plugin);
         let level = match level {
             log::Level::Trace => {
@@ -60,5 +72,21 @@ mod tests {
             ("warn", "plugin", "careful")
         );
         assert!(entries[1].message.len() <= MAX_LINE_BYTES + '…'.len_utf8());
+    }
+
+    #[tokio::test]
+    async fn a_call_logging_in_a_loop_keeps_its_budget_and_one_note() {
+        let mut h = call_state(&[], Session::None);
+        for i in 0..10_000 {
+            log::Host::log(&mut h.state, log::Level::Info, format!("line {i}"))
+                .await
+                .unwrap();
+        }
+        let entries = h.state.log.entries();
+        let from_plugin = entries.iter().filter(|e| e.source == "plugin").count();
+        let notes: Vec<_> = entries.iter().filter(|e| e.source == "host").collect();
+        assert_eq!(from_plugin, MAX_LOG_LINES_PER_CALL as usize);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].message.contains("dropped"));
     }
 }

@@ -4,13 +4,17 @@
 use super::{CallState, Outcome, bounded, store_failed};
 use crate::plugins::bindings::responder::agentx::plugin::{memory, types::HostError};
 use crate::plugins::manifest::Capability;
-use crate::store::Store;
+use crate::store::{MemoryQuota, Store};
 use std::sync::Arc;
 
 const MAX_MEMORY_KEY_BYTES: usize = 256;
 const MAX_MEMORY_VALUE_BYTES: usize = 64 * 1024;
-/// Keys one agent may keep in memory.
-const MAX_MEMORY_KEYS: usize = 1000;
+/// Keys one agent may keep in memory, and how many of them one conversation (a chat or a
+/// thread) may create: a tenth, so one caller cannot take what every caller shares.
+const QUOTA: MemoryQuota = MemoryQuota {
+    per_agent: 1000,
+    per_conversation: 100,
+};
 
 impl CallState {
     /// Runs a memory operation on this agent's memory, if granted, within the I/O budget.
@@ -44,10 +48,11 @@ impl memory::Host for CallState {
         if value.len() > MAX_MEMORY_VALUE_BYTES {
             return Ok(Err(HostError::TooLarge));
         }
+        let conversation = self.conversation.session.quota_key();
         Ok(self
             .with_memory(|store, agent| async move {
                 store
-                    .memory_set(&agent, &key, &value, MAX_MEMORY_KEYS)
+                    .memory_set(&agent, &conversation, &key, &value, QUOTA)
                     .await
             })
             .await)
@@ -124,15 +129,17 @@ mod tests {
 
     #[tokio::test]
     async fn the_key_quota_answers_too_large_and_overwrites_still_pass() {
-        let mut h = call_state(&[Capability::Memory], Session::None);
+        let mut h = call_state(&[Capability::Memory], Session::Chat("mine".into()));
         let store = h.state.services.store.clone();
-        // Concurrent, so they share group commits.
-        let fill = (0..MAX_MEMORY_KEYS).map(|i| {
+        // Concurrent, so they share group commits; spread over conversations, so only the
+        // agent's quota is reached.
+        let fill = (0..QUOTA.per_agent).map(|i| {
             let store = store.clone();
             async move {
                 let key = format!("k{i:04}");
+                let conversation = format!("chat:{}", i % 10);
                 store
-                    .memory_set("agent-a", &key, "v", MAX_MEMORY_KEYS)
+                    .memory_set("agent-a", &conversation, &key, "v", QUOTA)
                     .await
             }
         });
@@ -147,5 +154,33 @@ mod tests {
         s.set("k0000".into(), "w".into()).await.unwrap().unwrap();
         assert!(s.delete("k0000".into()).await.unwrap().unwrap());
         assert_eq!(s.list_keys("k000".into()).await.unwrap().unwrap().len(), 9);
+    }
+
+    #[tokio::test]
+    async fn one_conversation_creates_at_most_its_share_of_keys() {
+        let mut h = call_state(&[Capability::Memory], Session::Chat("greedy".into()));
+        let s = &mut h.state;
+        for i in 0..QUOTA.per_conversation {
+            s.set(format!("g{i}"), "v".into()).await.unwrap().unwrap();
+        }
+        assert!(matches!(
+            s.set("one-more".into(), "v".into()).await.unwrap(),
+            Err(HostError::TooLarge)
+        ));
+        // Its own keys can still be rewritten, and freeing one makes room again.
+        s.set("g0".into(), "w".into()).await.unwrap().unwrap();
+        assert!(s.delete("g1".into()).await.unwrap().unwrap());
+        s.set("one-more".into(), "v".into()).await.unwrap().unwrap();
+
+        // Another conversation of the same agent still has its whole share, and a thread
+        // whose id equals the chat id is another conversation.
+        let mut other = call_state(&[Capability::Memory], Session::Thread("greedy".into()));
+        other.state.services = h.state.services.clone();
+        other
+            .state
+            .set("t0".into(), "v".into())
+            .await
+            .unwrap()
+            .unwrap();
     }
 }

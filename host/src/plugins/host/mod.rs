@@ -10,6 +10,7 @@
 //!
 //! - [`memory`], [`history`], [`log`], [`workspace`], [`clock`], [`http`]: the imports of
 //!   the `agentx:plugin` world, each self-contained with its bounds and their tests.
+//! - [`limits`]: the memory (all linear memories together) and log lines of one call.
 //! - [`wasi`]: the deny-all WASI of guests built with a libc or a language runtime.
 
 use super::bindings::responder::agentx::plugin::types::HostError;
@@ -20,16 +21,17 @@ use crate::store::{Rejection, Store, StoreError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::StoreLimits;
 
 mod clock;
 mod history;
 mod http;
+mod limits;
 mod log;
 mod memory;
 mod wasi;
 mod workspace;
 
+pub use limits::CallLimits;
 pub use wasi::GuestWasi;
 
 /// Budget for one host call doing I/O.
@@ -70,8 +72,20 @@ pub enum Session {
     Chat(String),
 }
 
+impl Session {
+    /// The conversation's identity for per-conversation quotas; a thread id and a chat id
+    /// never collide, whatever the caller chose as chat id.
+    pub fn quota_key(&self) -> String {
+        match self {
+            Session::None => String::new(),
+            Session::Thread(id) => format!("thread:{id}"),
+            Session::Chat(id) => format!("chat:{id}"),
+        }
+    }
+}
+
 pub struct CallState {
-    pub limits: StoreLimits,
+    pub limits: CallLimits,
     pub plugin: Arc<str>,
     pub conversation: Conversation,
     pub grants: Arc<Grants>,
@@ -146,7 +160,7 @@ mod testing {
             ..Grants::default()
         };
         let state = CallState {
-            limits: StoreLimits::default(),
+            limits: CallLimits::new(64 << 20),
             plugin: "test-plugin".into(),
             conversation: Conversation {
                 agent: "agent-a".into(),

@@ -1,7 +1,8 @@
-//! Plugin memory: a small key-value space per agent, with a key quota.
+//! Plugin memory: a small key-value space per agent, with key quotas per agent and per
+//! conversation.
 
-use super::tables::MEMORY;
-use crate::store::{Rejection, Result};
+use super::tables::{MEMORY, MEMORY_OWNERS};
+use crate::store::{MemoryQuota, Rejection, Result};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 pub(super) fn get(txn: &ReadTransaction, agent: &str, key: &str) -> Result<Option<String>> {
@@ -14,24 +15,37 @@ pub(super) fn get(txn: &ReadTransaction, agent: &str, key: &str) -> Result<Optio
 pub(super) fn set(
     txn: &WriteTransaction,
     agent: &str,
+    conversation: &str,
     key: &str,
     value: &str,
-    max_keys: usize,
+    quota: MemoryQuota,
 ) -> Result<()> {
     let mut memory = txn.open_table(MEMORY)?;
     if memory.get((agent, key))?.is_none() {
+        let mut owners = txn.open_table(MEMORY_OWNERS)?;
         let held = memory
             .range((agent, "")..)?
-            .take_while(|e| e.as_ref().is_ok_and(|(k, _)| k.value().0 == agent));
-        if held.count() >= max_keys {
+            .take_while(|e| e.as_ref().is_ok_and(|(k, _)| k.value().0 == agent))
+            .count();
+        let mut by_conversation = 0;
+        for entry in owners.range((agent, "")..)? {
+            let (k, owner) = entry?;
+            if k.value().0 != agent {
+                break;
+            }
+            by_conversation += usize::from(owner.value() == conversation);
+        }
+        if held >= quota.per_agent || by_conversation >= quota.per_conversation {
             return Err(Rejection::QuotaExceeded.into());
         }
+        owners.insert((agent, key), conversation)?;
     }
     memory.insert((agent, key), value)?;
     Ok(())
 }
 
 pub(super) fn delete(txn: &WriteTransaction, agent: &str, key: &str) -> Result<bool> {
+    txn.open_table(MEMORY_OWNERS)?.remove((agent, key))?;
     Ok(txn.open_table(MEMORY)?.remove((agent, key))?.is_some())
 }
 

@@ -9,7 +9,7 @@
 //! This file only routes each `Store` method to its transaction: a write through the
 //! writer, a read on a snapshot off the async runtime.
 
-use super::{NewMessage, Result, Sent, Store, StoreError};
+use super::{MemoryQuota, NewMessage, Result, Sent, Store, StoreError};
 use crate::error::context;
 use crate::model::*;
 use crate::notify::Notifier;
@@ -44,7 +44,12 @@ impl RedbStore {
     pub fn open(dir: &Path, notifier: Arc<dyn Notifier>) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Backend(context(format!("create {}", dir.display()), e)))?;
-        let db = Arc::new(Database::create(dir.join("agentx.redb"))?);
+        Self::with_database(Database::create(dir.join("agentx.redb"))?, notifier)
+    }
+
+    /// Checks the schema version of an opened database and starts the writer.
+    fn with_database(db: Database, notifier: Arc<dyn Notifier>) -> Result<Self> {
+        let db = Arc::new(db);
         tables::init_schema(&db)?;
         let writer = Writer::start(db.clone(), notifier)?;
         Ok(Self { db, writer })
@@ -59,16 +64,23 @@ impl RedbStore {
         self.writer.write(op).await
     }
 
-    /// Runs `op` on a consistent snapshot, off the async runtime.
+    /// Runs `op` on a consistent snapshot, off the async runtime, and answers once
+    /// everything the snapshot saw is durable: no caller acts on a write a crash could undo.
     async fn read<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
     {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || op(&db.begin_read()?))
-            .await
-            .map_err(|e| StoreError::Backend(context("read task", e)))?
+        let (db, marks) = (self.db.clone(), self.writer.marks.clone());
+        let (value, mark) = tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read()?;
+            let mark = marks.begin_read();
+            op(&txn).map(|value| (value, mark))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(context("read task", e)))??;
+        self.writer.marks.durable(mark).await?;
+        Ok(value)
     }
 }
 
@@ -230,9 +242,17 @@ impl Store for RedbStore {
         self.read(move |txn| memory::get(txn, &agent, &key)).await
     }
 
-    async fn memory_set(&self, agent: &str, key: &str, value: &str, max_keys: usize) -> Result<()> {
-        let (agent, key, value) = (agent.to_owned(), key.to_owned(), value.to_owned());
-        self.write(move |txn, _| memory::set(txn, &agent, &key, &value, max_keys))
+    async fn memory_set(
+        &self,
+        agent: &str,
+        conversation: &str,
+        key: &str,
+        value: &str,
+        quota: MemoryQuota,
+    ) -> Result<()> {
+        let (agent, conversation) = (agent.to_owned(), conversation.to_owned());
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |txn, _| memory::set(txn, &agent, &conversation, &key, &value, quota))
             .await
     }
 
@@ -286,5 +306,100 @@ impl Store for RedbStore {
         let (agent, chat) = (agent.to_owned(), chat.to_owned());
         self.read(move |txn| chats::chat_turns(txn, &agent, &chat, limit))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::LocalNotifier;
+    use crate::store::MemoryQuota;
+    use redb::StorageBackend;
+    use redb::backends::InMemoryBackend;
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
+
+    /// An in-memory file whose fsync waits while the gate is shut: a disk caught mid-sync.
+    #[derive(Debug, Default)]
+    struct GatedDisk {
+        file: InMemoryBackend,
+        gate: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    impl StorageBackend for GatedDisk {
+        fn len(&self) -> std::result::Result<u64, std::io::Error> {
+            self.file.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::result::Result<(), std::io::Error> {
+            self.file.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::result::Result<(), std::io::Error> {
+            self.file.set_len(len)
+        }
+        fn sync_data(&self) -> std::result::Result<(), std::io::Error> {
+            let (shut, opened) = &*self.gate;
+            let shut = shut.lock().unwrap();
+            drop(opened.wait_while(shut, |shut| *shut).unwrap());
+            self.file.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<(), std::io::Error> {
+            self.file.write(offset, data)
+        }
+    }
+
+    fn set_gate(gate: &(Mutex<bool>, Condvar), shut: bool) {
+        *gate.0.lock().unwrap() = shut;
+        gate.1.notify_all();
+    }
+
+    /// A read that can see a committed but not yet durable write does not answer until the
+    /// write is durable (issue 11, item 10): acting on it could not be undone by a crash.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_answer_only_once_what_they_saw_is_durable() {
+        let disk = GatedDisk::default();
+        let gate = disk.gate.clone();
+        let db = Database::builder().create_with_backend(disk).unwrap();
+        let store =
+            Arc::new(RedbStore::with_database(db, Arc::new(LocalNotifier::default())).unwrap());
+        set_gate(&gate, true);
+        let quota = MemoryQuota {
+            per_agent: 10,
+            per_conversation: 10,
+        };
+        let writing = tokio::spawn({
+            let store = store.clone();
+            async move { store.memory_set("ada", "c", "k", "v", quota).await }
+        });
+        // The write is committed (visible to a bare snapshot) while its fsync is held.
+        let visible = || {
+            let txn = store.db.begin_read().unwrap();
+            memory::get(&txn, "ada", "k").unwrap().is_some()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !visible() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the write was committed"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let reading = tokio::spawn({
+            let store = store.clone();
+            async move { store.memory_get("ada", "k").await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!reading.is_finished(), "the read waits for the fsync");
+        assert!(
+            !writing.is_finished(),
+            "the write is not acknowledged before it"
+        );
+
+        set_gate(&gate, false);
+        assert_eq!(reading.await.unwrap().unwrap().as_deref(), Some("v"));
+        writing.await.unwrap().unwrap();
+        // With nothing in flight, reads answer at once.
+        let started = std::time::Instant::now();
+        store.memory_get("ada", "k").await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 }

@@ -44,6 +44,10 @@ pub(super) const ANNOUNCEMENT_CURSORS: TableDefinition<&str, u64> =
 /// (agent, key) → value: plugin memory.
 pub(super) const MEMORY: TableDefinition<(&str, &str), &str> =
     TableDefinition::new("plugin_memory");
+/// (agent, key) → the conversation that created the key, for per-conversation quotas
+/// (keys older than this table have no row and count toward the agent's quota only).
+pub(super) const MEMORY_OWNERS: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("plugin_memory_owners");
 
 /// Token id → token record (`agx_live_` tokens; the token itself is never stored).
 pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
@@ -110,6 +114,7 @@ pub(super) fn init_schema(db: &Database) -> Result<()> {
         txn.open_table(ANNOUNCEMENTS)?;
         txn.open_table(ANNOUNCEMENT_CURSORS)?;
         txn.open_table(MEMORY)?;
+        txn.open_table(MEMORY_OWNERS)?;
         txn.open_table(TOKENS)?;
         txn.open_table(TOKEN_HASHES)?;
         txn.open_table(CHATS)?;
