@@ -19,6 +19,7 @@ mod limits;
 mod listener;
 mod loose_ends;
 mod messages;
+mod openai;
 mod pages;
 mod permissions;
 mod plugin_health;

@@ -2,7 +2,8 @@
 //!
 //! Network routes answer `{"detail": "...", "code": "snake_case"}` (plus `"field"` when an
 //! input field is at fault); public-agent and daemon routes answer `{"error": "..."}`
-//! ([`ErrorReply`]). Internal failures are logged here and shown to the caller only as a
+//! ([`ErrorReply`]); the OpenAI-compatible routes answer OpenAI's
+//! `{"error": {"message", "type", "code"}}` ([`OpenAiError`]). Internal failures are logged here and shown to the caller only as a
 //! generic message.
 
 use crate::network::{Error, ErrorKind};
@@ -63,9 +64,10 @@ fn detail(status: StatusCode, detail: &str, code: &str, field: Option<&str>) -> 
         }),
     )
         .into_response();
-    response
-        .extensions_mut()
-        .insert(ErrorText(detail.to_owned()));
+    response.extensions_mut().insert(ErrorText {
+        detail: detail.to_owned(),
+        code: code.to_owned(),
+    });
     response
 }
 
@@ -133,27 +135,79 @@ impl IntoResponse for ErrorReply {
     fn into_response(self) -> Response {
         let mut response = self.0.into_response();
         // Same status and headers; only the body's shape differs.
-        let detail = match &response.extensions().get::<ErrorText>() {
-            Some(ErrorText(text)) => text.clone(),
-            None => "Request failed".to_owned(),
-        };
-        *response.body_mut() =
-            axum::body::Body::from(serde_json::json!({ "error": detail }).to_string());
-        response.headers_mut().remove(header::CONTENT_LENGTH);
+        reshape(
+            &mut response,
+            |text| serde_json::json!({ "error": text.detail }),
+        );
         response
     }
 }
 
+/// A failure on an OpenAI-compatible route: `{"error": {"message", "type", "code"}}` (what
+/// OpenAI's client libraries parse), with the status the public endpoint gives it.
+pub struct OpenAiError(pub ApiError);
+
+impl<E: Into<ApiError>> From<E> for OpenAiError {
+    fn from(e: E) -> Self {
+        OpenAiError(e.into())
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        let kind = openai_type(response.status());
+        reshape(
+            &mut response,
+            |text| serde_json::json!({"error": {"message": text.detail, "type": kind, "code": text.code}}),
+        );
+        response
+    }
+}
+
+/// OpenAI's `type` for a status, as its API gives them.
+pub(super) fn openai_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        _ => "server_error",
+    }
+}
+
+/// Replaces an error response's body with `body` of its reason, keeping status and headers.
+fn reshape(response: &mut Response, body: impl FnOnce(&ErrorText) -> serde_json::Value) {
+    let text = response
+        .extensions()
+        .get::<ErrorText>()
+        .cloned()
+        .unwrap_or_else(|| ErrorText {
+            detail: "Request failed".to_owned(),
+            code: "failed".to_owned(),
+        });
+    *response.body_mut() = axum::body::Body::from(body(&text).to_string());
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+}
+
 /// A refusal by a layer in front of every route, in the shape of the route asked for:
-/// public-agent routes (`/api/…`) answer `{"error": ...}`, the network's `{"detail": ...}`.
+/// public-agent routes (`/api/…`, `/a2a…`) answer `{"error": ...}`, OpenAI-compatible ones
+/// (`/v1/…`) OpenAI's shape, the network's `{"detail": ...}`.
 pub fn refuse_on(path: &str, refusal: ApiError) -> Response {
-    if path.starts_with("/api/") {
+    if path.starts_with("/api/") || path.starts_with("/a2a") {
         ErrorReply(refusal).into_response()
+    } else if path.starts_with("/v1/") {
+        OpenAiError(refusal).into_response()
     } else {
         refusal.into_response()
     }
 }
 
-/// The human-readable reason of an error response, for [`ErrorReply`] to reshape.
+/// The reason and code of an error response, for [`ErrorReply`] and [`OpenAiError`] to
+/// reshape.
 #[derive(Clone)]
-struct ErrorText(String);
+struct ErrorText {
+    detail: String,
+    code: String,
+}

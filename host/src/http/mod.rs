@@ -12,6 +12,7 @@ mod daemon_guard;
 pub mod error;
 mod extract;
 mod messages;
+mod openai;
 mod pages;
 mod public_agents;
 mod rate_limit;
@@ -140,6 +141,7 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
     );
     let router = router
         .merge(pages::routes())
+        .merge(openai::routes())
         .route(
             "/openapi.json",
             get(move || async move {

@@ -108,8 +108,20 @@ pub struct PreparedTask {
     pub meta: TaskMeta,
     /// The chat session, [`ChatOwner::session`] of the chat id.
     session: String,
+    /// Turns to record before the message ([`PreparedTask::after`]).
+    earlier: Vec<(ChatRole, String)>,
     message: String,
     responder: Arc<ResponderPlugin>,
+}
+
+impl PreparedTask {
+    /// Records `turns` in the session before the message: how a client that sends the
+    /// whole conversation each time (rather than a chat id) gives a new session its past,
+    /// so the `history` capability sees it.
+    pub fn after(mut self, turns: Vec<(ChatRole, String)>) -> Self {
+        self.earlier = turns;
+        self
+    }
 }
 
 pub struct Tasks {
@@ -174,6 +186,7 @@ impl Tasks {
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         Ok(PreparedTask {
             session: owner.session(&chat_id),
+            earlier: Vec::new(),
             meta: TaskMeta {
                 task_id: uuid::Uuid::new_v4().to_string(),
                 agent: agent.to_owned(),
@@ -198,21 +211,30 @@ impl Tasks {
         let PreparedTask {
             meta,
             session,
+            earlier,
             message,
             responder,
         } = task;
         let at = self.clock.now();
-        let incoming = ChatTurn {
-            role: ChatRole::Incoming,
-            sender: meta.sender.clone(),
-            content: message.clone(),
+        let turn = |role, content| ChatTurn {
+            role,
+            sender: match role {
+                ChatRole::Incoming => meta.sender.clone(),
+                ChatRole::Outgoing => meta.agent.clone(),
+            },
+            content,
             at,
         };
+        let mut incoming: Vec<ChatTurn> = earlier
+            .into_iter()
+            .map(|(role, content)| turn(role, content))
+            .collect();
+        incoming.push(turn(ChatRole::Incoming, message.clone()));
         // NB: the incoming turn is stored before the call, so `history` includes it, as it
         // includes the current message of a network thread.
         if let Err(e) = self
             .store
-            .append_chat(&meta.agent, &session, vec![incoming])
+            .append_chat(&meta.agent, &session, incoming)
             .await
         {
             self.publish(&meta, EventKind::Start, None, None);

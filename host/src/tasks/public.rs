@@ -50,6 +50,9 @@ pub struct PublicAgents {
     tasks: Arc<Tasks>,
 }
 
+/// The longest chat id (`chatId`, A2A's `contextId`, OpenAI's `user`) a caller may name.
+pub const MAX_CHAT_ID_CHARS: usize = 128;
+
 /// Who calls a public agent and how, once the call's checks have passed.
 pub struct PublicCall {
     /// `public-api`, or the protocol front-end's label (`a2a`, `openai`).
@@ -118,7 +121,8 @@ impl PublicAgents {
     }
 
     /// The task of a call by `token` that passed [`PublicAgents::check`], ready to run, in
-    /// the token's own session of the chat id.
+    /// the token's own session of the chat id (400 when that is longer than
+    /// [`MAX_CHAT_ID_CHARS`]: it is kept as the session's key).
     pub fn prepare(
         &self,
         token: &ApiToken,
@@ -126,6 +130,14 @@ impl PublicAgents {
         message: String,
         call: PublicCall,
     ) -> Result<PreparedTask> {
+        if let Some(chat_id) = &call.chat_id
+            && chat_id.chars().count() > MAX_CHAT_ID_CHARS
+        {
+            return Err(Error::invalid(
+                "chat_id_too_long",
+                format!("A chat id has at most {MAX_CHAT_ID_CHARS} characters"),
+            ));
+        }
         let context = TaskContext {
             channel: Some(call.channel.into()),
             sender: call.sender,

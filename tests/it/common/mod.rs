@@ -6,12 +6,14 @@ mod daemon;
 mod events;
 mod public;
 mod python;
+mod readme;
 
 pub use config::{agents, config_file, fixture, repo, rewrite_config};
 pub use daemon::{connect_hosted, daemon, reload, revoke, token};
 pub use events::read_events;
 pub use public::{assert_refused, public, public_at, public_raw};
 pub use python::{python_clients, run_python};
+pub use readme::readme_block;
 
 use agentx::clock::ManualClock;
 use agentx::config::Config;
