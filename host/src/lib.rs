@@ -13,7 +13,7 @@
 //! - [`hosted`]: the registry of agents that run inside agentx, with their plugins.
 //! - [`runner`]: the loops that answer hosted agents' network messages.
 //! - [`tasks`]: one hosted agent answering one message on any channel, in a chat session
-//!   scoped to its caller; public-agent calls; task events.
+//!   scoped to its caller; public-agent calls; A2A task records; task events.
 //! - [`reload`]: re-reading agentx.json and swapping plugins live.
 //! - [`transport`]: serving a router over TCP with connection caps and timeouts.
 //! - [`http`]: one router per listener; thin handlers; the error → response mapping.
@@ -40,7 +40,7 @@
 //!   protocol into a task and calls [`tasks`] (hosted agents, through
 //!   `tasks::public::PublicAgents`, whose checks and chat scoping every front-end shares)
 //!   or [`network`] (messages), as the public-agent endpoint does. Nothing below `http`
-//!   changes.
+//!   changes unless the protocol keeps records of its own (A2A's tasks: `tasks::a2a`).
 //! - **A PostgreSQL backend** for several nodes: `store/postgres/`, a second implementation
 //!   of [`store::Store`] and [`store::outbox::Outbox`] beside `store/redb/` (one file per
 //!   record family, as there), chosen in [`server`]; it must pass the conformance suite in

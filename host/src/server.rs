@@ -18,6 +18,7 @@ use crate::runner::Runners;
 use crate::store::redb::RedbStore;
 use crate::store::{Store, StoreError};
 use crate::tasks::Tasks;
+use crate::tasks::a2a::A2aTasks;
 use crate::tasks::public::{PublicAgents, RemoteDaemon};
 use crate::transport::{self, Connections};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -173,6 +174,11 @@ pub async fn start(
         hosted.clone(),
         tasks.clone(),
     ));
+    let a2a = Arc::new(A2aTasks::new(
+        public_agents.clone(),
+        network.store().clone(),
+        network.clock().clone(),
+    ));
     let state = AppState {
         network: network.clone(),
         sessions: Arc::new(SessionTokens::new(&jwt_secret)),
@@ -191,6 +197,7 @@ pub async fn start(
         tokens: tokens.clone(),
         tasks: tasks.clone(),
         public_agents,
+        a2a,
         reloader,
     };
     let rate = rate_limit(server);

@@ -1,6 +1,7 @@
 //! Integration tests: each starts a real agentx server on free ports with its own data
 //! directory and talks to it over HTTP.
 
+mod a2a;
 mod accounts;
 mod admin;
 mod chats;

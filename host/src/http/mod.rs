@@ -4,6 +4,7 @@
 //! listener is loopback-only operator control. Each handler extracts, makes one domain
 //! call and maps the result; errors become responses only in [`error`].
 
+mod a2a;
 mod accounts;
 mod admin;
 mod connections;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub tasks: Arc<crate::tasks::Tasks>,
     /// The public-agent endpoint's checks and calls.
     pub public_agents: Arc<crate::tasks::public::PublicAgents>,
+    /// A2A tasks over the public-agent calls.
+    pub a2a: Arc<crate::tasks::a2a::A2aTasks>,
     /// `POST /reload`.
     pub reloader: Arc<crate::reload::Reloader>,
 }
@@ -142,6 +145,7 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
     let router = router
         .merge(pages::routes())
         .merge(openai::routes())
+        .merge(a2a::routes())
         .route(
             "/openapi.json",
             get(move || async move {

@@ -40,6 +40,7 @@ macro_rules! wire_enum {
     };
 }
 
+mod a2a;
 mod agents;
 mod chats;
 mod connections;
@@ -47,6 +48,7 @@ mod messages;
 mod tokens;
 mod webhooks;
 
+pub use a2a::{A2aState, A2aTask};
 pub use agents::{Agent, AgentId, Framework, User, is_agent_id};
 pub use chats::{ChatRole, ChatTurn};
 pub use connections::{Category, Connection, ConnectionStatus, Contract, Invite, Level, Levels};

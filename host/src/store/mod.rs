@@ -175,4 +175,14 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
     async fn append_chat(&self, agent: &str, chat: &str, turns: Vec<ChatTurn>) -> Result<()>;
     /// The last `limit` turns of a chat session, oldest first.
     async fn chat_turns(&self, agent: &str, chat: &str, limit: usize) -> Result<Vec<ChatTurn>>;
+
+    /// Stores a new A2A task, unless its token already started one for the same agent with
+    /// the same `message_id`: then that task is returned and nothing changes.
+    async fn insert_a2a_task(&self, task: A2aTask) -> Result<A2aTask>;
+    /// Replaces a stored A2A task (same token and id); `NotFound` when there is none.
+    async fn update_a2a_task(&self, task: A2aTask) -> Result<()>;
+    /// The token's A2A task `id`, if it has one.
+    async fn a2a_task(&self, token_id: &str, id: &str) -> Result<Option<A2aTask>>;
+    /// The token's A2A tasks with `agent`, newest first.
+    async fn a2a_tasks(&self, token_id: &str, agent: &str) -> Result<Vec<A2aTask>>;
 }

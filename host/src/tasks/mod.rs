@@ -9,6 +9,7 @@
 //! A task resolves its agent's responder once, when it is prepared: a reload that swaps
 //! the plugin meanwhile does not affect it (it finishes on the version it started with).
 
+pub mod a2a;
 pub mod events;
 pub mod public;
 pub mod request;

@@ -81,6 +81,7 @@ conformance!(redb:
     memory_is_per_agent_with_a_key_quota,
     memory_quota_per_conversation,
     chat_turns_are_kept_per_chat,
+    a2a_tasks_are_per_token_and_deduplicated_by_message_id,
 );
 
 // Records, as the domain would make them.

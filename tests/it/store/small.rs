@@ -1,7 +1,7 @@
 //! Tokens, plugin memory and chat turns.
 
 use super::*;
-use agentx::store::{MemoryQuota, Rejection};
+use agentx::store::{MemoryQuota, Rejection, StoreError};
 
 fn token(name: &str, created_at: DateTime<Utc>) -> ApiToken {
     ApiToken {
@@ -230,4 +230,76 @@ pub async fn chat_turns_are_kept_per_chat(s: &Backend) {
             .unwrap()
             .is_empty()
     );
+}
+
+fn a2a_task(token: &str, agent: &str, message_id: &str, at: DateTime<Utc>) -> A2aTask {
+    A2aTask {
+        id: id(),
+        agent: agent.into(),
+        token_id: token.into(),
+        context_id: "ctx".into(),
+        message_id: message_id.into(),
+        request: "hello".into(),
+        state: A2aState::Working,
+        reply: None,
+        error: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+pub async fn a2a_tasks_are_per_token_and_deduplicated_by_message_id(s: &Backend) {
+    let earlier = now() - chrono::Duration::seconds(10);
+    let first = s
+        .store
+        .insert_a2a_task(a2a_task("t1", "bot", "m1", earlier))
+        .await
+        .unwrap();
+    let retry = s
+        .store
+        .insert_a2a_task(a2a_task("t1", "bot", "m1", now()))
+        .await
+        .unwrap();
+    assert_eq!(retry, first, "the same message id gets the first task back");
+    // The same message id from another token, or to another agent, is another task.
+    let other_token = a2a_task("t2", "bot", "m1", now());
+    assert_eq!(
+        s.store.insert_a2a_task(other_token.clone()).await.unwrap(),
+        other_token
+    );
+    let other_agent = a2a_task("t1", "bot2", "m1", now());
+    assert_eq!(
+        s.store.insert_a2a_task(other_agent.clone()).await.unwrap(),
+        other_agent
+    );
+    let second = a2a_task("t1", "bot", "m2", now());
+    s.store.insert_a2a_task(second.clone()).await.unwrap();
+
+    let mut done = first.clone();
+    done.state = A2aState::Completed;
+    done.reply = Some("hi".into());
+    s.store.update_a2a_task(done.clone()).await.unwrap();
+    assert_eq!(
+        s.store.a2a_task("t1", &first.id).await.unwrap(),
+        Some(done.clone())
+    );
+    assert_eq!(
+        s.store.a2a_task("t2", &first.id).await.unwrap(),
+        None,
+        "another token cannot read it"
+    );
+    let ids = |tasks: Vec<A2aTask>| tasks.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.store.a2a_tasks("t1", "bot").await.unwrap()),
+        [second.id.clone(), first.id.clone()],
+        "the token's tasks with the agent, newest first"
+    );
+    assert!(s.store.a2a_tasks("t3", "bot").await.unwrap().is_empty());
+
+    let mut stranger = a2a_task("t1", "bot", "m3", now());
+    stranger.state = A2aState::Failed;
+    assert!(matches!(
+        s.store.update_a2a_task(stranger).await,
+        Err(StoreError::Rejected(Rejection::NotFound))
+    ));
 }

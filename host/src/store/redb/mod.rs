@@ -21,6 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 use writer::Writer;
 
+mod a2a;
 mod accounts;
 mod announcements;
 mod chats;
@@ -305,6 +306,25 @@ impl Store for RedbStore {
     async fn chat_turns(&self, agent: &str, chat: &str, limit: usize) -> Result<Vec<ChatTurn>> {
         let (agent, chat) = (agent.to_owned(), chat.to_owned());
         self.read(move |txn| chats::chat_turns(txn, &agent, &chat, limit))
+            .await
+    }
+
+    async fn insert_a2a_task(&self, task: A2aTask) -> Result<A2aTask> {
+        self.write(move |txn, _| a2a::insert_task(txn, task)).await
+    }
+
+    async fn update_a2a_task(&self, task: A2aTask) -> Result<()> {
+        self.write(move |txn, _| a2a::update_task(txn, &task)).await
+    }
+
+    async fn a2a_task(&self, token_id: &str, id: &str) -> Result<Option<A2aTask>> {
+        let (token_id, id) = (token_id.to_owned(), id.to_owned());
+        self.read(move |txn| a2a::task(txn, &token_id, &id)).await
+    }
+
+    async fn a2a_tasks(&self, token_id: &str, agent: &str) -> Result<Vec<A2aTask>> {
+        let (token_id, agent) = (token_id.to_owned(), agent.to_owned());
+        self.read(move |txn| a2a::tasks(txn, &token_id, &agent))
             .await
     }
 }

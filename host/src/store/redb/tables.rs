@@ -55,6 +55,12 @@ pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("to
 pub(super) const TOKEN_HASHES: TableDefinition<&[u8], &str> = TableDefinition::new("token_hashes");
 /// (agent, chat id, seq) → turn: chat sessions of public-api and daemon tasks.
 pub(super) const CHATS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("chats");
+/// (token id, task id) → A2A task: only the token that made a task can read it.
+pub(super) const A2A_TASKS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("a2a_tasks");
+/// (token id, agent, messageId) → the A2A task that message started.
+pub(super) const A2A_MESSAGES: TableDefinition<(&str, &str, &str), &str> =
+    TableDefinition::new("a2a_messages");
 
 const SCHEMA_KEY: &str = "schema_version";
 const SEQ_KEY: &str = "next_seq";
@@ -118,6 +124,8 @@ pub(super) fn init_schema(db: &Database) -> Result<()> {
         txn.open_table(TOKENS)?;
         txn.open_table(TOKEN_HASHES)?;
         txn.open_table(CHATS)?;
+        txn.open_table(A2A_TASKS)?;
+        txn.open_table(A2A_MESSAGES)?;
     }
     txn.commit()?;
     Ok(())
