@@ -259,3 +259,38 @@ async fn the_readme_snippet_runs() {
         "the streamed answer continues the chat under `user`: {out}"
     );
 }
+
+/// A streamed completion whose agent fails: the role chunk, then OpenAI's error object
+/// (which its clients raise), and no `[DONE]`.
+#[tokio::test]
+async fn a_failure_after_the_stream_began_is_an_error_event() {
+    let srv = TestServer::start_with(|c| {
+        agents(c);
+        let mut stuck = c.agents["echo"].clone();
+        stuck.responder = Some(crate::common::fixture("loop"));
+        c.agents.insert("stuck".into(), stuck);
+    })
+    .await;
+    let (_, app) = token(&srv, &["agent:stuck"], None).await;
+    let response = srv
+        .http
+        .post(format!("{}/v1/chat/completions", srv.base))
+        .bearer_auth(&app)
+        .json(&json!({"model": "stuck", "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.unwrap();
+    let data: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(data.len(), 2, "{body}");
+    let opening: Value = serde_json::from_str(data[0]).unwrap();
+    assert_eq!(opening["choices"][0]["delta"]["role"], "assistant");
+    let error: Value = serde_json::from_str(data[1]).unwrap();
+    assert_eq!(error["error"]["type"], "server_error", "{body}");
+    assert_eq!(error["error"]["code"], "plugin_failed", "{body}");
+}
