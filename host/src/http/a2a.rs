@@ -18,7 +18,7 @@ use super::extract::{BaseUrl, bearer_header};
 use crate::hosted::HostedAgent;
 use crate::model::{A2aState, A2aTask, ApiToken};
 use crate::network::{Error, ErrorKind};
-use crate::tasks::a2a::{A2aSend, Started};
+use crate::tasks::a2a::{A2aSend, A2aTasks, Started};
 use crate::tasks::events::{EventKind, TaskEvent};
 use crate::tasks::public::MAX_CHAT_ID_CHARS;
 use axum::body::Bytes;
@@ -35,6 +35,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 pub fn routes() -> Router<AppState> {
@@ -467,7 +469,8 @@ async fn send(call: Call, raw: Value, streaming: bool) -> Response {
             (task, futures_util::future::Either::Left(outcome))
         }
         Ok(Started::Replayed(task)) => {
-            let outcome = watch(events, task.clone());
+            let a2a = call.state.a2a.clone();
+            let outcome = watch(events, task.clone(), a2a, call.token.clone());
             (task, futures_util::future::Either::Right(outcome))
         }
         Err(e) => return call.answer(Err(e.into())),
@@ -483,18 +486,25 @@ async fn send(call: Call, raw: Value, streaming: bool) -> Response {
     call.answer(result)
 }
 
-/// How a task still working ends, learnt from the task event stream (`events`
-/// subscribed before `task` was read).
+/// Between looks at the store while following a task that another process may be running
+/// (a node of the same database), or that no one runs any more (its process died).
+const RECHECK_EVERY: Duration = Duration::from_secs(2);
+/// How long a call follows a task before answering with it as it is (still working).
+const FOLLOW_AT_MOST: Duration = Duration::from_secs(120);
+
+/// How a task still working ends: learnt from this process's task events (`events`,
+/// subscribed before `task` was read), or from the store, read again every
+/// [`RECHECK_EVERY`]; after [`FOLLOW_AT_MOST`], the task as it then is.
 async fn watch(
     mut events: broadcast::Receiver<TaskEvent>,
     mut task: A2aTask,
+    a2a: Arc<A2aTasks>,
+    token: ApiToken,
 ) -> Result<A2aTask, Error> {
-    if task.state != A2aState::Working {
-        return Ok(task);
-    }
-    loop {
-        match events.recv().await {
-            Ok(event) if event.task.task_id == task.id && event.kind.is_last() => {
+    let give_up = tokio::time::Instant::now() + FOLLOW_AT_MOST;
+    while task.state == A2aState::Working && tokio::time::Instant::now() < give_up {
+        match tokio::time::timeout(RECHECK_EVERY, events.recv()).await {
+            Ok(Ok(event)) if event.task.task_id == task.id && event.kind.is_last() => {
                 if event.kind == EventKind::Done {
                     task.state = A2aState::Completed;
                     task.reply = Some(event.content.unwrap_or_default());
@@ -503,29 +513,21 @@ async fn watch(
                     task.error = event.error;
                 }
                 task.updated_at = event.at;
-                return Ok(task);
             }
-            Ok(_) => continue,
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                return Err(Error::new(
-                    ErrorKind::Unavailable,
-                    "task_events_lagged",
-                    "Too many tasks at once to follow this one: read it with GetTask",
-                ));
-            }
-            Err(broadcast::error::RecvError::Closed) => {
-                return Err(Error::new(
-                    ErrorKind::Unavailable,
-                    "shutting_down",
-                    "The server is shutting down",
-                ));
+            Ok(Ok(_)) => {}
+            Ok(Err(broadcast::error::RecvError::Closed)) => break,
+            // Missed events, or none for a while: the store knows.
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => {
+                task = a2a.get(&token, &task.agent, &task.id).await?;
             }
         }
     }
+    Ok(task)
 }
 
 /// A task as Server-Sent Events of JSON-RPC responses: the task as it is, then (when it
-/// was working) its reply as an artifact update and its last status update.
+/// was working) its reply as an artifact update and its last status update (`working`
+/// still, when the task did not end within [`FOLLOW_AT_MOST`]).
 fn stream(
     call: Call,
     task: A2aTask,
@@ -622,7 +624,8 @@ async fn subscribe(call: Call, raw: Value) -> Response {
         );
         return call.answer(Err(ended));
     }
-    let outcome = watch(events, task.clone());
+    let a2a = call.state.a2a.clone();
+    let outcome = watch(events, task.clone(), a2a, call.token.clone());
     stream(call, task, outcome)
 }
 
@@ -833,7 +836,8 @@ fn updates(dialect: Dialect, task: &A2aTask) -> Vec<Value> {
         Dialect::V1 => json!({"statusUpdate": update}),
         Dialect::V03 => {
             update["kind"] = json!("status-update");
-            update["final"] = json!(true);
+            // A task followed for as long as a call may wait can still be working.
+            update["final"] = json!(task.state != A2aState::Working);
             update
         }
     });
