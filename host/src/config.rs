@@ -82,6 +82,10 @@ pub struct ServerConfig {
     /// Port of the operator listener; always bound to loopback.
     pub daemon_port: u16,
     pub data_dir: PathBuf,
+    /// `postgres://USER[:PW]@HOST:PORT/DB`: keep everything in this PostgreSQL database,
+    /// shared by any number of nodes, instead of the embedded store in `data_dir` (which
+    /// then only holds the plugin cache). `--database-url` and `AGENTX_DATABASE_URL` win.
+    pub database_url: Option<String>,
     /// Where compiled plugins are kept; default `<data_dir>/plugin-cache`. Servers may share
     /// one: entries are named by the component's sha256 and the engine's compatibility hash
     /// and written by rename.
@@ -107,6 +111,7 @@ impl Default for ServerConfig {
             port: DEFAULT_PORT,
             daemon_port: DEFAULT_DAEMON_PORT,
             data_dir: PathBuf::from("./data"),
+            database_url: None,
             plugin_cache_dir: None,
             public_url: None,
             admin_key: None,

@@ -123,6 +123,10 @@ struct ServeArgs {
     /// Directory of the embedded database [default: ./data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL database shared by several nodes (postgres://USER[:PW]@HOST:PORT/DB)
+    /// instead of the embedded store; overrides `server.database_url`.
+    #[arg(long, env = "AGENTX_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Address of the public listener [default: 127.0.0.1].
     #[arg(long)]
     bind: Option<IpAddr>,
@@ -301,6 +305,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = &mut config.server;
     if let Some(v) = args.data_dir {
         server.data_dir = v;
+    }
+    if let Some(v) = args.database_url {
+        server.database_url = Some(v);
     }
     if let Some(v) = args.bind {
         server.bind = v;

@@ -15,6 +15,7 @@ use crate::plugins::runtime::AgentGrant;
 use crate::plugins::{HostServices, PluginError, PluginRuntime, PluginSource};
 use crate::reload::Reloader;
 use crate::runner::Runners;
+use crate::store::postgres::{PgNotifier, PgStore};
 use crate::store::redb::RedbStore;
 use crate::store::{Store, StoreError};
 use crate::tasks::Tasks;
@@ -73,6 +74,25 @@ pub struct Secrets {
     pub admin_key: Option<String>,
 }
 
+/// The shared database when one is configured, else the embedded store; with the notifier
+/// that carries its wake-ups (across nodes for the shared one).
+async fn open_store(
+    server: &crate::config::ServerConfig,
+) -> Result<(Arc<dyn Store>, Arc<dyn Notifier>), StoreError> {
+    match &server.database_url {
+        Some(url) => {
+            let notifier: Arc<dyn Notifier> = PgNotifier::start(url)?;
+            let store = PgStore::open(url, notifier.clone()).await?;
+            Ok((Arc::new(store), notifier))
+        }
+        None => {
+            let notifier: Arc<dyn Notifier> = Arc::new(LocalNotifier::default());
+            let store = RedbStore::open(&server.data_dir, notifier.clone())?;
+            Ok((Arc::new(store), notifier))
+        }
+    }
+}
+
 /// Opens the store, binds both listeners and starts serving. Returns once `/health`
 /// answers on both.
 pub async fn start(
@@ -81,8 +101,7 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> Result<Running, StartError> {
     let server = &config.server;
-    let notifier: Arc<dyn Notifier> = Arc::new(LocalNotifier::default());
-    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&server.data_dir, notifier.clone())?);
+    let (store, notifier) = open_store(server).await?;
     let settings = NetworkSettings {
         webhooks: WebhookRules {
             allow_http: server.webhooks.allow_http,

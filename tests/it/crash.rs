@@ -73,7 +73,7 @@ impl Serve {
     }
 
     /// SIGKILL: no shutdown, no flush, nothing in flight finishes.
-    async fn crash(mut self) {
+    pub async fn crash(mut self) {
         self.child.kill().await.expect("agentx is killed");
     }
 }

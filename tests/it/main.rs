@@ -20,6 +20,7 @@ mod limits;
 mod listener;
 mod loose_ends;
 mod messages;
+mod nodes;
 mod openai;
 mod pages;
 mod permissions;

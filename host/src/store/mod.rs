@@ -7,10 +7,11 @@
 //! A command that returns `Ok` is durable, and the agents it gives something new to have been
 //! woken through the [`crate::notify::Notifier`] the store was built with.
 //!
-//! The embedded backend is [`redb::RedbStore`]; a shared-database backend for several nodes
-//! is another implementation of this trait.
+//! The embedded backend is [`redb::RedbStore`]; [`postgres::PgStore`] is the shared database
+//! of several nodes.
 
 pub mod outbox;
+pub mod postgres;
 pub mod redb;
 
 use crate::error::Source;

@@ -2,7 +2,7 @@
 //! they carry, so none is lost, and kept until delivered or given up on.
 
 use super::Result;
-use crate::model::{DeliveryStatus, WebhookDelivery};
+use crate::model::{DeliveryStatus, WebhookDelivery, WebhookEvent};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -29,6 +29,68 @@ pub enum AttemptOutcome {
         status_code: Option<u16>,
         error: String,
     },
+}
+
+impl AttemptOutcome {
+    /// Records this attempt, made at `at`, on a pending delivery.
+    pub(super) fn apply(self, d: &mut WebhookDelivery, at: DateTime<Utc>) {
+        d.next_attempt_at = None;
+        d.attempts += 1;
+        d.last_attempt_at = Some(at);
+        match self {
+            AttemptOutcome::Delivered { status_code } => {
+                d.status = DeliveryStatus::Delivered;
+                d.delivered_at = Some(at);
+                d.last_status_code = Some(status_code);
+                d.last_error = None;
+            }
+            AttemptOutcome::Retry {
+                next_at,
+                status_code,
+                error,
+            } => {
+                d.next_attempt_at = Some(next_at);
+                d.last_status_code = status_code;
+                d.last_error = Some(error);
+            }
+            AttemptOutcome::Dead { status_code, error } => {
+                d.status = DeliveryStatus::Dead;
+                d.last_status_code = status_code;
+                d.last_error = Some(error);
+            }
+        }
+    }
+}
+
+/// A new delivery to `agent` of `event` about `subject_id`, due at once.
+pub(super) fn new_delivery(
+    agent: &str,
+    event: WebhookEvent,
+    subject_id: &str,
+    now: DateTime<Utc>,
+) -> WebhookDelivery {
+    WebhookDelivery {
+        id: uuid::Uuid::new_v4().to_string(),
+        agent_id: agent.to_owned(),
+        event,
+        subject_id: subject_id.to_owned(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        created_at: now,
+        window_start: now,
+        next_attempt_at: Some(now),
+        last_attempt_at: None,
+        delivered_at: None,
+        last_status_code: None,
+        last_error: None,
+    }
+}
+
+/// Makes a settled delivery pending again, due at `now`, with a new retry window.
+pub(super) fn replay(d: &mut WebhookDelivery, now: DateTime<Utc>) {
+    d.status = DeliveryStatus::Pending;
+    d.window_start = now;
+    d.next_attempt_at = Some(now);
 }
 
 /// Which due deliveries to read: agents in turn, so that one agent's backlog cannot keep

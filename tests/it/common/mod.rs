@@ -4,6 +4,7 @@
 mod config;
 mod daemon;
 mod events;
+pub mod postgres;
 mod public;
 mod python;
 mod readme;

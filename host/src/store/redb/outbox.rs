@@ -7,7 +7,7 @@ use crate::model::{
     Agent, Announcement, DeliveryStatus, Message, WebhookDelivery, WebhookEvent, new_secret,
 };
 use crate::notify::Topic;
-use crate::store::outbox::{AttemptOutcome, DueQuery, Outbox, Outgoing};
+use crate::store::outbox::{self as store_outbox, AttemptOutcome, DueQuery, Outbox, Outgoing};
 use crate::store::{Rejection, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -171,21 +171,7 @@ fn queue(
     body: String,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let delivery = WebhookDelivery {
-        id: uuid::Uuid::new_v4().to_string(),
-        agent_id: agent.to_owned(),
-        event,
-        subject_id: subject_id.to_owned(),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        created_at: now,
-        window_start: now,
-        next_attempt_at: Some(now),
-        last_attempt_at: None,
-        delivered_at: None,
-        last_status_code: None,
-        last_error: None,
-    };
+    let delivery = store_outbox::new_delivery(agent, event, subject_id, now);
     let seq = next_seq(txn)?;
     txn.open_table(AGENT_DELIVERIES)?
         .insert((agent, seq), delivery.id.as_str())?;
@@ -291,31 +277,8 @@ impl Outbox for RedbStore {
             if d.status != DeliveryStatus::Pending {
                 return Ok(());
             }
-            let was = d.next_attempt_at.take();
-            d.attempts += 1;
-            d.last_attempt_at = Some(at);
-            match outcome {
-                AttemptOutcome::Delivered { status_code } => {
-                    d.status = DeliveryStatus::Delivered;
-                    d.delivered_at = Some(at);
-                    d.last_status_code = Some(status_code);
-                    d.last_error = None;
-                }
-                AttemptOutcome::Retry {
-                    next_at,
-                    status_code,
-                    error,
-                } => {
-                    d.next_attempt_at = Some(next_at);
-                    d.last_status_code = status_code;
-                    d.last_error = Some(error);
-                }
-                AttemptOutcome::Dead { status_code, error } => {
-                    d.status = DeliveryStatus::Dead;
-                    d.last_status_code = status_code;
-                    d.last_error = Some(error);
-                }
-            }
+            let was = d.next_attempt_at;
+            outcome.apply(d, at);
             move_due(txn, d, was, d.next_attempt_at)?;
             put_json(&mut deliveries, &id, &stored)
         })
@@ -387,9 +350,7 @@ impl Outbox for RedbStore {
                 return Ok(stored.delivery);
             }
             let d = &mut stored.delivery;
-            d.status = DeliveryStatus::Pending;
-            d.window_start = now;
-            d.next_attempt_at = Some(now);
+            store_outbox::replay(d, now);
             move_due(txn, d, None, Some(now))?;
             put_json(&mut deliveries, &id, &stored)?;
             wakes.push(Topic::Outbox);

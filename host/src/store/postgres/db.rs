@@ -1,0 +1,102 @@
+//! The few ways the record families talk to PostgreSQL: prepared (and cached) statements on
+//! a pooled connection or inside a transaction, JSON documents, and error mapping.
+
+use crate::store::{Rejection, Result, StoreError};
+use chrono::{DateTime, Utc};
+use serde::{Serialize, de::DeserializeOwned};
+use std::future::Future;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
+
+pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// A connection or a transaction: both prepare through the pool's per-connection statement
+/// cache, so a statement is parsed once per connection, not once per call.
+pub(super) trait Conn: Sync {
+    fn prepared(
+        &self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Statement, tokio_postgres::Error>> + Send;
+    fn run(
+        &self,
+        statement: &Statement,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send;
+}
+
+impl Conn for deadpool_postgres::ClientWrapper {
+    fn prepared(
+        &self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Statement, tokio_postgres::Error>> + Send {
+        self.prepare_cached(sql)
+    }
+    fn run(
+        &self,
+        statement: &Statement,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send {
+        tokio_postgres::Client::query(self, statement, params)
+    }
+}
+
+impl Conn for deadpool_postgres::Transaction<'_> {
+    fn prepared(
+        &self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Statement, tokio_postgres::Error>> + Send {
+        self.prepare_cached(sql)
+    }
+    fn run(
+        &self,
+        statement: &Statement,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send {
+        tokio_postgres::Transaction::query(self, statement, params)
+    }
+}
+
+pub(super) async fn rows(c: &impl Conn, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+    let statement = c.prepared(sql).await?;
+    Ok(c.run(&statement, params).await?)
+}
+
+pub(super) async fn row(c: &impl Conn, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+    Ok(rows(c, sql, params).await?.into_iter().next())
+}
+
+/// Runs a statement for its effect; the number of rows it returned.
+pub(super) async fn exec(c: &impl Conn, sql: &str, params: Params<'_>) -> Result<usize> {
+    Ok(rows(c, sql, params).await?.len())
+}
+
+/// The JSON document in column `col` of `row`.
+pub(super) fn doc<T: DeserializeOwned>(row: &Row, col: usize) -> Result<T> {
+    Ok(serde_json::from_str(row.try_get::<_, &str>(col)?)?)
+}
+
+pub(super) fn docs<T: DeserializeOwned>(rows: &[Row]) -> Result<Vec<T>> {
+    rows.iter().map(|r| doc(r, 0)).collect()
+}
+
+pub(super) fn json<T: Serialize>(value: &T) -> Result<String> {
+    Ok(serde_json::to_string(value)?)
+}
+
+/// A time as an exactly comparable number (what redb's records compare too).
+pub(super) fn nanos(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+pub(super) fn require<T>(value: Option<T>) -> Result<T> {
+    value.ok_or(StoreError::Rejected(Rejection::NotFound))
+}
+
+macro_rules! backend_errors {
+    ($($t:ty),+) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::backend(e) }
+        }
+    )+};
+}
+backend_errors!(tokio_postgres::Error, deadpool_postgres::PoolError);

@@ -1,0 +1,338 @@
+//! Several real `agentx serve` processes on one PostgreSQL database: a client may call any
+//! node for anything. Each test starts three nodes at once (the schema is migrated by
+//! whichever gets there first) on a fresh database; without PostgreSQL they are skipped.
+
+use crate::common::{message_ids, send};
+use crate::crash::Serve;
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+struct Nodes {
+    nodes: Vec<Serve>,
+    http: reqwest::Client,
+    _dir: TempDir,
+}
+
+struct Agent {
+    id: String,
+    key: String,
+}
+
+/// `n` nodes started together on a fresh database; `None` when PostgreSQL is not installed.
+async fn nodes(n: usize) -> Option<Nodes> {
+    let url = crate::common::postgres::database().await?;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agentx.json");
+    // The load below comes from one test client: no rate limit in the way.
+    let limits = json!({"server": {"rate_limit": {"per_second": 1000000, "burst": 1000000}}});
+    std::fs::write(&config, limits.to_string()).unwrap();
+    let env = [("AGENTX_DATABASE_URL", url.as_str())];
+    let starts = (0..n).map(|i| {
+        let data = dir.path().join(format!("node{i}"));
+        let config = config.clone();
+        async move { Serve::start_with_env(&config, &data, &env).await }
+    });
+    Some(Nodes {
+        nodes: join_all(starts).await,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    })
+}
+
+impl Nodes {
+    fn base(&self, node: usize) -> &str {
+        &self.nodes[node].base
+    }
+
+    async fn call(&self, node: usize, path: &str, key: Option<&str>, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base(node));
+        let mut request = match body {
+            Some(body) => self.http.post(url).json(&body),
+            None => self.http.get(url),
+        };
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let (status, _, body) = send(request).await;
+        assert_eq!(status, StatusCode::OK, "{path} on node {node}: {body}");
+        body
+    }
+
+    async fn register(&self, node: usize, name: &str) -> Agent {
+        let body =
+            json!({"email": format!("{name}@example.com"), "name": name, "agent_name": name});
+        let reply = self.call(node, "/auth/register", None, Some(body)).await;
+        Agent {
+            id: reply["agent_id"].as_str().unwrap().to_owned(),
+            key: reply["api_key"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// `a` invites on `a_node`, `b` accepts on `b_node`.
+    async fn connect(&self, a: &Agent, a_node: usize, b: &Agent, b_node: usize) {
+        let invite = self
+            .call(a_node, "/connections/invite", Some(&a.key), Some(json!({})))
+            .await;
+        let accept = json!({"invite_code": invite["invite_code"], "contract": "friends"});
+        self.call(b_node, "/connections/accept", Some(&b.key), Some(accept))
+            .await;
+    }
+
+    /// Everything queued for `agent`, taken through `node` until a take comes back empty.
+    async fn drain(&self, node: usize, agent: &Agent) -> Vec<String> {
+        let mut ids = Vec::new();
+        loop {
+            let inbox = self
+                .call(node, "/messages/inbox?limit=100", Some(&agent.key), None)
+                .await;
+            let taken = message_ids(&inbox);
+            if taken.is_empty() {
+                return ids;
+            }
+            ids.extend(taken);
+        }
+    }
+}
+
+/// Alice on node 0 and Bob on node 1, connected.
+async fn pair(nodes: &Nodes) -> (Agent, Agent) {
+    let alice = nodes.register(0, "alice").await;
+    let bob = nodes.register(1, "bob").await;
+    nodes.connect(&alice, 2, &bob, 1).await;
+    (alice, bob)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// A long-poll on node 2 returns as soon as node 0 commits a message for it: the `NOTIFY`
+/// crosses, not the 1.5 s fallback re-check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_send_on_one_node_wakes_a_long_poll_on_another() {
+    let Some(nodes) = nodes(3).await else { return };
+    let (alice, bob) = pair(&nodes).await;
+    let mut latencies = Vec::new();
+    for round in 0..7 {
+        let poll = tokio::spawn({
+            let (http, url, key) = (
+                nodes.http.clone(),
+                format!("{}/messages/stream?timeout=20", nodes.base(2)),
+                bob.key.clone(),
+            );
+            async move {
+                let (status, _, body) = send(http.get(url).bearer_auth(key)).await;
+                (status, body, Instant::now())
+            }
+        });
+        // Let the poll find the queue empty and wait.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let body = json!({"to_agent_id": bob.id, "content": format!("round {round}")});
+        let sent = nodes
+            .call(0, "/messages", Some(&alice.key), Some(body))
+            .await;
+        let sent_at = Instant::now();
+        let (status, inbox, woken_at) = poll.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{inbox}");
+        assert_eq!(message_ids(&inbox), [sent["id"].as_str().unwrap()]);
+        latencies.push(woken_at.saturating_duration_since(sent_at));
+    }
+    let median = median(latencies.clone());
+    eprintln!("cross-node wake-up after the send's 200: median {median:?} of {latencies:?}");
+    assert!(
+        median < Duration::from_millis(500),
+        "woken by NOTIFY, not by the fallback: {latencies:?}"
+    );
+}
+
+/// Bob polls on two nodes at once while Alice sends: every message reaches him once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn competing_polls_on_two_nodes_take_each_message_once() {
+    let Some(nodes) = nodes(3).await else { return };
+    let (alice, bob) = pair(&nodes).await;
+    const SENT: usize = 120;
+    let sending = async {
+        let mut sent = HashSet::new();
+        for n in 0..SENT {
+            let body = json!({"to_agent_id": bob.id, "content": format!("m{n}")});
+            let message = nodes
+                .call(n % 3, "/messages", Some(&alice.key), Some(body))
+                .await;
+            sent.insert(message["id"].as_str().unwrap().to_owned());
+        }
+        sent
+    };
+    let poller = |node: usize| {
+        let nodes = &nodes;
+        let bob = &bob;
+        async move {
+            let mut got = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            // Each poller stops once both together have everything (checked below) or time
+            // runs out; until then it takes small batches as fast as it can.
+            while Instant::now() < deadline {
+                let inbox = nodes
+                    .call(node, "/messages/inbox?limit=5", Some(&bob.key), None)
+                    .await;
+                got.extend(message_ids(&inbox));
+                if got.len() >= SENT {
+                    break;
+                }
+                if DONE.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+            }
+            got
+        }
+    };
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let (sent, on_1, on_2) = tokio::join!(
+        async {
+            let sent = sending.await;
+            // Give the pollers a moment to take the last messages, then stop them.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            DONE.store(true, std::sync::atomic::Ordering::Relaxed);
+            sent
+        },
+        poller(1),
+        poller(2)
+    );
+    let rest = nodes.drain(0, &bob).await;
+    let mut counts: HashMap<&String, usize> = HashMap::new();
+    for id in on_1.iter().chain(&on_2).chain(&rest) {
+        *counts.entry(id).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "taken twice: {twice:?}");
+    let got: HashSet<String> = counts.keys().map(|id| (*id).clone()).collect();
+    assert_eq!(got, sent, "every message taken");
+    assert!(
+        !on_1.is_empty() && !on_2.is_empty(),
+        "both nodes took some: {} and {}",
+        on_1.len(),
+        on_2.len()
+    );
+}
+
+/// One `Idempotency-Key` sent to three nodes at once: one message, three identical 200s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_idempotency_key_on_three_nodes_makes_one_message() {
+    let Some(nodes) = nodes(3).await else { return };
+    let (alice, bob) = pair(&nodes).await;
+    let mut sent = Vec::new();
+    for round in 0..5 {
+        let key = format!("key-{round}");
+        let body = json!({"to_agent_id": bob.id, "content": format!("once {round}")});
+        let replies = join_all((0..3).map(|node| {
+            let request = nodes
+                .http
+                .post(format!("{}/messages", nodes.base(node)))
+                .bearer_auth(&alice.key)
+                .header("Idempotency-Key", &key)
+                .json(&body);
+            send(request)
+        }))
+        .await;
+        for (status, _, body) in &replies {
+            assert_eq!(*status, StatusCode::OK, "{body}");
+        }
+        let first = &replies[0].2;
+        for (_, _, body) in &replies[1..] {
+            assert_eq!(body, first, "identical answers");
+        }
+        sent.push(first["id"].as_str().unwrap().to_owned());
+    }
+    let mut taken = nodes.drain(1, &bob).await;
+    taken.sort();
+    sent.sort();
+    assert_eq!(taken, sent, "one message per key");
+}
+
+/// Alice sends through all three nodes while node 0 is SIGKILLed; a send that fails is
+/// retried on another node with the same `Idempotency-Key`, as a client would. Every
+/// acknowledged message is then in Bob's queue exactly once, and nothing else is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_killed_under_load_loses_and_duplicates_nothing() {
+    let Some(mut nodes) = nodes(3).await else {
+        return;
+    };
+    let (alice, bob) = pair(&nodes).await;
+    let bases: Vec<String> = (0..3).map(|n| nodes.base(n).to_owned()).collect();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let stop_at = Instant::now() + Duration::from_secs(3);
+    let senders = (0..4).map(|sender| {
+        let (http, bases, key, to) = (
+            http.clone(),
+            bases.clone(),
+            alice.key.clone(),
+            bob.id.clone(),
+        );
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut n = 0;
+            while Instant::now() < stop_at {
+                let idempotency = format!("s{sender}-{n}");
+                let body = json!({"to_agent_id": to, "content": idempotency});
+                let mut node = n % 3;
+                let id = loop {
+                    let reply = http
+                        .post(format!("{}/messages", bases[node]))
+                        .bearer_auth(&key)
+                        .header("Idempotency-Key", &idempotency)
+                        .json(&body)
+                        .send()
+                        .await;
+                    if let Ok(reply) = reply
+                        && reply.status() == StatusCode::OK
+                        && let Ok(message) = reply.json::<Value>().await
+                    {
+                        break message["id"].as_str().unwrap().to_owned();
+                    }
+                    // Not acknowledged (the node died under it): the next node, same key.
+                    node = (node + 1) % 3;
+                };
+                acknowledged.push(id);
+                n += 1;
+            }
+            acknowledged
+        })
+    });
+    let senders: Vec<_> = senders.collect();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    nodes.nodes.remove(0).crash().await;
+    let mut acknowledged = Vec::new();
+    for sender in senders {
+        acknowledged.extend(sender.await.unwrap());
+    }
+    // Node 0 is gone: node indexes move down by one.
+    let taken = nodes.drain(0, &bob).await;
+    let unique: HashSet<&String> = taken.iter().collect();
+    assert_eq!(unique.len(), taken.len(), "nothing delivered twice");
+    let acknowledged_set: HashSet<&String> = acknowledged.iter().collect();
+    assert_eq!(
+        acknowledged_set.len(),
+        acknowledged.len(),
+        "no two acks for one message"
+    );
+    assert_eq!(
+        unique, acknowledged_set,
+        "exactly the acknowledged messages"
+    );
+    eprintln!(
+        "{} messages acknowledged around the kill, all present once",
+        acknowledged.len()
+    );
+    assert!(
+        acknowledged.len() > 50,
+        "under load: {}",
+        acknowledged.len()
+    );
+}
