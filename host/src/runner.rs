@@ -5,6 +5,7 @@
 //! reply is sent back in the same thread as a `response`; `ask` messages (and messages
 //! without a category) are left for the owner. Every message taken is acknowledged once
 //! handled. Replies carry no category, so two hosted agents never answer each other in a loop.
+//! On a store shared by several nodes, each loop runs on one node at a time (a lease).
 
 use crate::hosted::HostedAgents;
 use crate::model::{Level, Message};
@@ -96,11 +97,45 @@ async fn run(
     tasks: Arc<Tasks>,
     stop: CancellationToken,
 ) {
+    // Every node of a shared store loads the same hosted agents: the lease makes one of
+    // them answer each agent's inbox, and another take over as soon as that one dies.
+    let name = format!("runner:{id}");
+    loop {
+        let lost = stop.child_token();
+        let lease = tokio::select! {
+            lease = network.store().lease(&name, lost.clone()) => lease,
+            _ = stop.cancelled() => return,
+        };
+        match lease {
+            Ok(_held) => answer(&id, &hosted, &network, &tasks, &lost).await,
+            Err(e) => {
+                tracing::error!(agent = %id, error = %e, "cannot take the hosted agent's lease");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.cancelled() => return,
+                }
+            }
+        }
+        if stop.is_cancelled() {
+            return;
+        }
+        tracing::warn!(agent = %id, "lost the hosted agent's lease; waiting to take it again");
+    }
+}
+
+/// Answers the agent's inbox until `stop` (shutdown, or the lease lost).
+async fn answer(
+    id: &str,
+    hosted: &Arc<HostedAgents>,
+    network: &Network,
+    tasks: &Arc<Tasks>,
+    stop: &CancellationToken,
+) {
     let calls = Arc::new(Semaphore::new(CONCURRENT_CALLS_PER_AGENT));
     let mut handling = JoinSet::new();
     // Taking a message marks it delivered; only handling it acknowledges it. What a crash
     // left in between is still owed an answer, and comes first.
-    let mut messages = match network.unacknowledged(&id).await {
+    let mut messages = match network.unacknowledged(id).await {
         Ok(owed) => owed,
         Err(e) => {
             tracing::error!(agent = %id, error = %e, "cannot look for messages left unanswered");
@@ -114,8 +149,8 @@ async fn run(
         for message in std::mem::take(&mut messages) {
             let permit = calls.clone().acquire_owned().await.expect("never closed");
             // The version current now answers this message, even if a reload swaps it.
-            let responder = hosted.get(&id).and_then(|a| a.responder.clone());
-            let (id, network, tasks) = (id.clone(), network.clone(), tasks.clone());
+            let responder = hosted.get(id).and_then(|a| a.responder.clone());
+            let (id, network, tasks) = (id.to_owned(), network.clone(), tasks.clone());
             handling.spawn(async move {
                 handle(&id, responder.as_deref(), &network, &tasks, message).await;
                 drop(permit);
@@ -125,7 +160,7 @@ async fn run(
         if stop.is_cancelled() {
             break;
         }
-        match network.poll(&id, RUNNER_POLL, &stop).await {
+        match network.poll(id, RUNNER_POLL, stop).await {
             Ok(inbox) => messages = inbox.messages,
             Err(e) => {
                 tracing::error!(agent = %id, error = %e, "hosted agent cannot read its inbox");

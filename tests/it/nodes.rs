@@ -14,7 +14,9 @@ use tempfile::TempDir;
 struct Nodes {
     nodes: Vec<Serve>,
     http: reqwest::Client,
-    _dir: TempDir,
+    url: String,
+    config: std::path::PathBuf,
+    dir: TempDir,
 }
 
 struct Agent {
@@ -24,26 +26,42 @@ struct Agent {
 
 /// `n` nodes started together on a fresh database; `None` when PostgreSQL is not installed.
 async fn nodes(n: usize) -> Option<Nodes> {
-    let url = crate::common::postgres::database().await?;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("agentx.json");
-    // The load below comes from one test client: no rate limit in the way.
-    let limits = json!({"server": {"rate_limit": {"per_second": 1000000, "burst": 1000000}}});
-    std::fs::write(&config, limits.to_string()).unwrap();
-    let env = [("AGENTX_DATABASE_URL", url.as_str())];
-    let starts = (0..n).map(|i| {
-        let data = dir.path().join(format!("node{i}"));
-        let config = config.clone();
-        async move { Serve::start_with_env(&config, &data, &env).await }
-    });
-    Some(Nodes {
-        nodes: join_all(starts).await,
-        http: reqwest::Client::new(),
-        _dir: dir,
-    })
+    let mut nodes = Nodes::on_fresh_database(json!({})).await?;
+    nodes.start(n).await;
+    Some(nodes)
 }
 
 impl Nodes {
+    /// No node yet: a fresh database, and `config` as every node's agentx.json.
+    async fn on_fresh_database(mut config: Value) -> Option<Nodes> {
+        let url = crate::common::postgres::database().await?;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agentx.json");
+        // The load below comes from one test client: no rate limit in the way.
+        config["server"]["rate_limit"] = json!({"per_second": 1000000, "burst": 1000000});
+        std::fs::write(&path, config.to_string()).unwrap();
+        Some(Nodes {
+            nodes: Vec::new(),
+            http: reqwest::Client::new(),
+            url,
+            config: path,
+            dir,
+        })
+    }
+
+    /// Starts `n` more nodes at once.
+    async fn start(&mut self, n: usize) {
+        let env = [("AGENTX_DATABASE_URL", self.url.as_str())];
+        let first = self.nodes.len();
+        let starts = (first..first + n).map(|i| {
+            let data = self.dir.path().join(format!("node{i}"));
+            let config = self.config.clone();
+            async move { Serve::start_with_env(&config, &data, &env).await }
+        });
+        let started = join_all(starts).await;
+        self.nodes.extend(started);
+    }
+
     fn base(&self, node: usize) -> &str {
         &self.nodes[node].base
     }
@@ -335,4 +353,111 @@ async fn a_node_killed_under_load_loses_and_duplicates_nothing() {
         "under load: {}",
         acknowledged.len()
     );
+}
+
+/// The echo plugin's own log lines on `node`: one per call it answered there.
+async fn echo_calls(nodes: &Nodes, node: usize) -> usize {
+    let url = format!("{}/agents/bot/plugins", nodes.nodes[node].daemon);
+    let (status, _, health) = send(nodes.http.get(url)).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    let log = health["responder"]["log"].as_array().unwrap();
+    log.iter().filter(|e| e["source"] == "plugin").count()
+}
+
+/// Alice's question `content`, sent through `node`, and the replies to it once there is one.
+async fn ask(
+    nodes: &Nodes,
+    node: usize,
+    alice: &Agent,
+    thread: Option<&str>,
+    content: &str,
+) -> (String, Vec<Value>) {
+    let mut body = json!({"to_agent_id": "bot", "content": content, "category": "info"});
+    if let Some(thread) = thread {
+        body["thread_id"] = json!(thread);
+    }
+    let question = nodes
+        .call(node, "/messages", Some(&alice.key), Some(body))
+        .await;
+    let thread = question["thread_id"].as_str().unwrap().to_owned();
+    let expected = format!("echo: {content}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let path = format!("/messages/thread/{thread}");
+        let view = nodes.call(node, &path, Some(&alice.key), None).await;
+        let replies: Vec<Value> = view["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["from_agent_id"] == "bot" && m["content"] == expected.as_str())
+            .cloned()
+            .collect();
+        if !replies.is_empty() {
+            // A second answer would come at once after the first: give it the chance.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let view = nodes.call(node, &path, Some(&alice.key), None).await;
+            let replies = view["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["from_agent_id"] == "bot" && m["content"] == expected.as_str())
+                .cloned()
+                .collect();
+            return (thread, replies);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer to {content:?} within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A hosted agent (every node loads it) answers on one node at a time: with three nodes up,
+/// only the node that started first runs its plugin; once that node is SIGKILLed another
+/// takes over within seconds, and every question is answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hosted_agent_runs_on_one_node_and_moves_when_it_dies() {
+    let agents = json!({"agents": {"bot": {"name": "Bot", "responder": crate::common::repo("plugins/echo")}}});
+    let Some(mut nodes) = Nodes::on_fresh_database(agents).await else {
+        return;
+    };
+    nodes.start(1).await;
+    let alice = nodes.register(0, "alice").await;
+    let invite = send(
+        nodes
+            .http
+            .post(format!("{}/agents/bot/invite", nodes.nodes[0].daemon))
+            .json(&json!({})),
+    )
+    .await
+    .2;
+    let accept = json!({"invite_code": invite["invite_code"]});
+    nodes
+        .call(0, "/connections/accept", Some(&alice.key), Some(accept))
+        .await;
+    let (thread, replies) = ask(&nodes, 0, &alice, None, "first").await;
+    assert_eq!(replies.len(), 1);
+
+    nodes.start(2).await;
+    for n in 0..6 {
+        let (_, replies) = ask(&nodes, n % 3, &alice, Some(&thread), &format!("q{n}")).await;
+        assert_eq!(replies.len(), 1, "q{n} answered once");
+    }
+    assert_eq!(echo_calls(&nodes, 0).await, 7, "node 0 answered everything");
+    assert_eq!(
+        echo_calls(&nodes, 1).await + echo_calls(&nodes, 2).await,
+        0,
+        "the others waited"
+    );
+
+    nodes.nodes.remove(0).crash().await;
+    let killed_at = Instant::now();
+    let (_, replies) = ask(&nodes, 0, &alice, Some(&thread), "after").await;
+    assert_eq!(replies.len(), 1, "answered once after the takeover");
+    eprintln!(
+        "a surviving node answered {:?} after the kill",
+        killed_at.elapsed()
+    );
+    assert_eq!(echo_calls(&nodes, 0).await + echo_calls(&nodes, 1).await, 1);
 }

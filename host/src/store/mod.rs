@@ -75,6 +75,26 @@ pub struct MemoryQuota {
     pub per_conversation: usize,
 }
 
+/// A lease held until dropped; see [`Store::lease`].
+pub struct Lease {
+    /// Dropped with the lease: the backend then releases it.
+    _release: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Lease {
+    /// A lease released when `release`'s receiver sees it dropped.
+    pub(crate) fn new(release: tokio::sync::oneshot::Sender<()>) -> Self {
+        Self {
+            _release: Some(release),
+        }
+    }
+
+    /// A lease of a store only one node uses: nobody else can want it.
+    pub(crate) fn sole() -> Self {
+        Self { _release: None }
+    }
+}
+
 /// The outcome of storing a message: a new one, or the first one sent with the same key.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -86,6 +106,11 @@ pub struct Sent {
 /// Everything agentx keeps; the webhook outbox is its own trait ([`outbox::Outbox`]) to keep
 /// this one readable.
 pub trait Store: outbox::Outbox + Send + Sync + 'static {
+    /// Waits until this node holds the lease `name` among every node on this store, and
+    /// holds it until the returned [`Lease`] is dropped. Should it be lost meanwhile (the
+    /// connection behind it failed), `lost` is cancelled: another node may take it then.
+    async fn lease(&self, name: &str, lost: tokio_util::sync::CancellationToken) -> Result<Lease>;
+
     /// A random secret created on first use and kept forever (signing keys, peppers).
     async fn secret(&self, name: &'static str) -> Result<Vec<u8>>;
 

@@ -2,6 +2,7 @@
 //!
 //! - `schema`: versioned migrations, run by every node at start.
 //! - `db`: cached prepared statements, JSON documents, error mapping.
+//! - `lease`: leases across nodes (session advisory locks), for what must run on one node.
 //! - `listener`: the [`PgNotifier`], which carries wake-ups between nodes over
 //!   `LISTEN`/`NOTIFY`.
 //! - One file per record family with the SQL of its commands and reads, as in the embedded
@@ -15,7 +16,7 @@
 //! twice. A commit that gives an agent something new also sends a `NOTIFY` (delivered by
 //! PostgreSQL only if the transaction commits), and wakes this node's waiters directly.
 
-use super::{MemoryQuota, NewMessage, Result, Sent, Store, StoreError};
+use super::{Lease, MemoryQuota, NewMessage, Result, Sent, Store, StoreError};
 use crate::model::*;
 use crate::notify::{Notifier, Topic};
 use async_trait::async_trait;
@@ -29,6 +30,7 @@ mod announcements;
 mod chats;
 mod connections;
 mod db;
+mod lease;
 mod listener;
 mod memory;
 mod messages;
@@ -48,6 +50,8 @@ const CHANNEL: &str = "agentx";
 
 pub struct PgStore {
     pool: Pool,
+    /// For connections of their own (leases).
+    config: tokio_postgres::Config,
     notifier: Arc<dyn Notifier>,
 }
 
@@ -60,8 +64,9 @@ pub fn config(url: &str) -> Result<tokio_postgres::Config> {
 impl PgStore {
     /// Connects to the database at `url` and creates or migrates its schema.
     pub async fn open(url: &str, notifier: Arc<dyn Notifier>) -> Result<Self> {
+        let config = config(url)?;
         let manager = Manager::from_config(
-            config(url)?,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -71,7 +76,11 @@ impl PgStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(StoreError::backend)?;
-        let store = Self { pool, notifier };
+        let store = Self {
+            pool,
+            config,
+            notifier,
+        };
         schema::migrate(&mut store.client().await?).await?;
         Ok(store)
     }
@@ -116,6 +125,10 @@ macro_rules! transaction {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn lease(&self, name: &str, lost: tokio_util::sync::CancellationToken) -> Result<Lease> {
+        lease::lease(&self.config, name, lost).await
+    }
+
     async fn secret(&self, name: &'static str) -> Result<Vec<u8>> {
         accounts::secret(&*self.client().await?, name).await
     }

@@ -9,7 +9,7 @@
 //! This file only routes each `Store` method to its transaction: a write through the
 //! writer, a read on a snapshot off the async runtime.
 
-use super::{MemoryQuota, NewMessage, Result, Sent, Store, StoreError};
+use super::{Lease, MemoryQuota, NewMessage, Result, Sent, Store, StoreError};
 use crate::error::context;
 use crate::model::*;
 use crate::notify::Notifier;
@@ -87,6 +87,15 @@ impl RedbStore {
 
 #[async_trait]
 impl Store for RedbStore {
+    async fn lease(
+        &self,
+        _name: &str,
+        _lost: tokio_util::sync::CancellationToken,
+    ) -> Result<Lease> {
+        // The redb file is locked by this process: no other node shares the store.
+        Ok(Lease::sole())
+    }
+
     async fn secret(&self, name: &'static str) -> Result<Vec<u8>> {
         self.write(move |txn, _| tables::secret(txn, name)).await
     }
