@@ -461,3 +461,37 @@ async fn a_hosted_agent_runs_on_one_node_and_moves_when_it_dies() {
     );
     assert_eq!(echo_calls(&nodes, 0).await + echo_calls(&nodes, 1).await, 1);
 }
+
+/// Three nodes run the webhook deliverer on one outbox: each delivery is claimed by one of
+/// them, so Bob's webhook gets every message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_deliverers_post_each_webhook_once() {
+    let config = json!({"server": {"webhooks": {"allow_http": true, "allow_private": true}}});
+    let Some(mut nodes) = Nodes::on_fresh_database(config).await else {
+        return;
+    };
+    nodes.start(3).await;
+    let receiver = crate::webhooks::Receiver::start().await;
+    let (alice, bob) = pair(&nodes).await;
+    let request = nodes
+        .http
+        .put(format!("{}/auth/me", nodes.base(1)))
+        .bearer_auth(&bob.key)
+        .json(&json!({"webhook_url": receiver.url}));
+    let (status, _, profile) = send(request).await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    const SENT: usize = 30;
+    for n in 0..SENT {
+        let body = json!({"to_agent_id": bob.id, "content": format!("m{n}")});
+        nodes
+            .call(n % 3, "/messages", Some(&alice.key), Some(body))
+            .await;
+    }
+    crate::common::eventually(Duration::from_secs(15), "every message posted", || async {
+        receiver.accepted().len() == SENT
+    })
+    .await;
+    // Any second attempt by another node would come within moments.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.log().len(), SENT, "no delivery posted twice");
+}

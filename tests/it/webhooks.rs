@@ -18,7 +18,7 @@ const WITHIN: Duration = Duration::from_secs(15);
 
 /// One request the receiver got, and what it answered.
 #[derive(Debug, Clone)]
-struct Received {
+pub struct Received {
     delivery: String,
     event: String,
     signature: String,
@@ -37,13 +37,13 @@ struct ReceiverState {
 
 /// A webhook receiver: a real axum server on a free loopback port.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     state: Arc<Mutex<ReceiverState>>,
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         Self::on(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
     }
 
@@ -65,12 +65,12 @@ impl Receiver {
         self.state.lock().unwrap().always = answer;
     }
 
-    fn log(&self) -> Vec<Received> {
+    pub fn log(&self) -> Vec<Received> {
         self.state.lock().unwrap().log.clone()
     }
 
     /// How many times each delivery id was accepted (answered 2xx).
-    fn accepted(&self) -> HashMap<String, usize> {
+    pub fn accepted(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
         for r in self.log().iter().filter(|r| r.answered < 300) {
             *counts.entry(r.delivery.clone()).or_default() += 1;

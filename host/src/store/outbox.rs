@@ -117,6 +117,16 @@ pub trait Outbox: Send + Sync + 'static {
     /// Pending deliveries due at `query.now`, grouped by agent, agents in turn (see
     /// [`DueQuery`]), each agent's earliest first.
     async fn deliveries_due(&self, query: DueQuery) -> Result<Vec<Outgoing>>;
+    /// Claims a delivery due at `now` for one attempt until `until`: it is not due, to this
+    /// node or any other, in between. False when it is not due (another node claimed it, or
+    /// it was settled). A claim never finished (its node died) lapses at `until`, and the
+    /// delivery is attempted again under the same id.
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
     /// When the earliest pending delivery due after `now` is due.
     async fn next_delivery_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>>;
     /// Records an attempt at a pending delivery.

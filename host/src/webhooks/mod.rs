@@ -15,6 +15,9 @@
 //! stops taking new work and waits for the attempts in flight (each bounded by the request
 //! timeout) to be recorded, so a graceful restart sends nothing twice. After a crash, an
 //! attempt in flight is made again under the same delivery id: receivers de-duplicate.
+//! Each attempt first claims its delivery in the store until its timeout (plus a margin)
+//! has passed, so that several nodes on one shared store never attempt it together; a
+//! dead node's claims lapse and another node retries them.
 
 pub mod breaker;
 pub mod schedule;
@@ -37,6 +40,9 @@ use tokio_util::sync::CancellationToken;
 /// The longest the loop sleeps without looking at the store: covers a clock moved forward
 /// in tests and a wake-up missed by a store in another process.
 const RECHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long past its request timeout an attempt's claim lasts: a node that died mid-attempt
+/// leaves the delivery to the others after this.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
 /// Error texts kept per delivery are cut to this many characters.
 const MAX_ERROR_CHARS: usize = 300;
 
@@ -297,6 +303,16 @@ impl Deliverer {
                     }
                 }
             };
+            // Claimed in the store, so that no other node sharing it attempts it too.
+            let until = now + (self.settings.timeout + CLAIM_MARGIN);
+            match self.store.claim_delivery(&delivery.id, now, until).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(delivery = %delivery.id, error = %e, "cannot claim a webhook delivery");
+                    continue;
+                }
+            }
             let running = Running {
                 agent: delivery.agent_id.clone(),
                 destination,

@@ -97,6 +97,7 @@ conformance!(redb, postgres: [
     deliveries_are_queued_with_their_message,
     attempts_retry_deliver_and_give_up,
     dead_deliveries_are_replayed,
+    claimed_deliveries_are_due_again_when_the_claim_lapses,
     tokens_are_found_by_hash_and_revoked_once,
     memory_is_per_agent_with_a_key_quota,
     memory_quota_per_conversation,

@@ -217,3 +217,37 @@ pub async fn dead_deliveries_are_replayed(s: &Backend) {
         "a pending delivery is left as it is"
     );
 }
+
+/// Two nodes claiming one due delivery: one gets it; it is not due to anyone until the
+/// claim lapses (its node died), then it is again, under the same id.
+pub async fn claimed_deliveries_are_due_again_when_the_claim_lapses(s: &Backend) {
+    let c = hooked(s).await;
+    send_new(s, &c, "ada", "bob", "m").await;
+    let start = now() + chrono::Duration::seconds(1);
+    let id = due(s, start, 10).await[0].delivery.id.clone();
+    let until = start + chrono::Duration::seconds(30);
+    let (a, b) = tokio::join!(
+        s.store.claim_delivery(&id, start, until),
+        s.store.claim_delivery(&id, start, until)
+    );
+    assert_eq!(
+        [a.unwrap(), b.unwrap()].iter().filter(|won| **won).count(),
+        1,
+        "one claim wins"
+    );
+    assert!(due(s, start, 10).await.is_empty(), "not due while claimed");
+    assert!(!s.store.claim_delivery(&id, start, until).await.unwrap());
+
+    let later = until + chrono::Duration::seconds(1);
+    let again = due(s, later, 10).await;
+    assert_eq!(again.len(), 1, "due again once the claim lapsed");
+    assert_eq!(again[0].delivery.id, id, "under the same id");
+    let next = later + chrono::Duration::seconds(30);
+    assert!(s.store.claim_delivery(&id, later, next).await.unwrap());
+    let delivered = AttemptOutcome::Delivered { status_code: 200 };
+    s.store.finish_attempt(&id, later, delivered).await.unwrap();
+    assert!(
+        !s.store.claim_delivery(&id, next, next).await.unwrap(),
+        "a delivered one is never claimed"
+    );
+}

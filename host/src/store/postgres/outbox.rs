@@ -207,6 +207,29 @@ impl Outbox for PgStore {
             .collect()
     }
 
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // A concurrent claim (another node) waits for this one, then finds it not due.
+        let Some(mut delivery) = locked(&tx, id).await? else {
+            return Ok(false);
+        };
+        if delivery.status != DeliveryStatus::Pending
+            || due(&delivery).is_none_or(|at| at > millis(now))
+        {
+            return Ok(false);
+        }
+        delivery.next_attempt_at = Some(until);
+        put(&tx, &delivery).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn next_delivery_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         let row = db::row(
             &*self.client().await?,

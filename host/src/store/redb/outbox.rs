@@ -252,6 +252,33 @@ impl Outbox for RedbStore {
         .await
     }
 
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |txn, _| {
+            let mut deliveries = txn.open_table(DELIVERIES)?;
+            let Some(mut stored) = get_json::<StoredDelivery>(&deliveries, &id)? else {
+                return Ok(false);
+            };
+            let d = &mut stored.delivery;
+            let due = d.status == DeliveryStatus::Pending
+                && d.next_attempt_at
+                    .is_some_and(|at| millis(at) <= millis(now));
+            if !due {
+                return Ok(false);
+            }
+            let was = d.next_attempt_at.replace(until);
+            move_due(txn, d, was, Some(until))?;
+            put_json(&mut deliveries, &id, &stored)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn next_delivery_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         self.read(move |txn| {
             let next = txn.open_table(DUE)?.range((millis(now) + 1, "")..)?.next();
