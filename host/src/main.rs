@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use reqwest::Method;
 use serde_json::json;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// agentx: a self-hosted network for AI agents.
@@ -56,6 +56,26 @@ enum Command {
     Reload {
         #[command(flatten)]
         daemon: DaemonArgs,
+    },
+    /// Save a consistent snapshot of the running server's store to FILE (every write
+    /// acknowledged before it started is in it). Needs the admin key.
+    Backup {
+        /// Where to write the snapshot (replaced only once it is complete).
+        file: PathBuf,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Install a snapshot made by `agentx backup` as the store of a data directory, for a
+    /// server that is not running on it.
+    Restore {
+        /// The snapshot.
+        file: PathBuf,
+        /// The data directory to restore into.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Replace the store a non-empty data directory already holds.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -110,7 +130,7 @@ impl DaemonArgs {
     /// The admin key, for the commands that cannot do without one.
     fn required_key(&self) -> anyhow::Result<&str> {
         self.admin_key.as_deref().context(
-            "the token commands need the server's admin key: --admin-key KEY or AGENTX_ADMIN_KEY",
+            "this command needs the server's admin key: --admin-key KEY or AGENTX_ADMIN_KEY",
         )
     }
 }
@@ -234,7 +254,65 @@ fn main() -> anyhow::Result<()> {
                 .block_on(daemon_request(&daemon, method, &path, body))
                 .map(drop)
         }
+        Command::Backup { file, daemon } => runtime.block_on(backup(&daemon, &file)),
+        Command::Restore {
+            file,
+            data_dir,
+            force,
+        } => restore(&file, &data_dir, force),
     }
+}
+
+/// Downloads the daemon's snapshot to `<file>.part`, then renames it into place.
+async fn backup(daemon: &DaemonArgs, file: &Path) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let key = daemon.required_key()?;
+    let url = format!("{}/backup", daemon.url.trim_end_matches('/'));
+    let mut response = reqwest::Client::new()
+        .post(&url)
+        .header("X-Admin-Key", key)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the agentx daemon at {}", daemon.url))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let reason = response.text().await.unwrap_or_default();
+        anyhow::bail!("the daemon at {} answered {status}: {reason}", daemon.url);
+    }
+    let mut partial = file.as_os_str().to_owned();
+    partial.push(".part");
+    let partial = PathBuf::from(partial);
+    let mut out = tokio::fs::File::create(&partial)
+        .await
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut bytes = 0u64;
+    while let Some(chunk) = response.chunk().await.context("reading the snapshot")? {
+        out.write_all(&chunk)
+            .await
+            .context("writing the snapshot")?;
+        bytes += chunk.len() as u64;
+    }
+    out.sync_all().await.context("syncing the snapshot")?;
+    tokio::fs::rename(&partial, file)
+        .await
+        .with_context(|| format!("cannot rename {} into place", partial.display()))?;
+    println!("{}", json!({"file": file, "bytes": bytes}));
+    Ok(())
+}
+
+/// Installs a snapshot; refuses a data directory that is not empty unless `force`.
+fn restore(file: &Path, data_dir: &Path, force: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(file.is_file(), "no snapshot at {}", file.display());
+    let occupied = std::fs::read_dir(data_dir).is_ok_and(|mut entries| entries.next().is_some());
+    anyhow::ensure!(
+        force || !occupied,
+        "{} is not empty: pass --force to replace the store it holds",
+        data_dir.display()
+    );
+    agentx::store::redb::RedbStore::restore(file, data_dir, force)
+        .with_context(|| format!("cannot restore {}", file.display()))?;
+    println!("{}", json!({"restored": file, "data_dir": data_dir}));
+    Ok(())
 }
 
 /// POSTs to the daemon and prints its JSON answer; a refusal becomes the exit status.

@@ -278,3 +278,118 @@ async fn daemon_not_running_fails_fast_naming_the_url() {
         started.elapsed()
     );
 }
+
+/// `agentx backup` under write load, then `agentx restore` into a fresh data directory: a
+/// server started on it has every message acknowledged before the backup began (read, in
+/// its thread), and the agents' keys still work. `restore` refuses a data directory that
+/// holds a store unless `--force`, and `backup` needs the admin key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backup_under_load_restores_everything_acknowledged() {
+    let srv = TestServer::start().await;
+    let alice = srv.register("alice").await;
+    let bob = srv.register("bob").await;
+    srv.connect(&alice, &bob, "friends").await;
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let sent = srv
+            .sent(&alice, &bob, json!({"content": format!("m{i}")}))
+            .await;
+        let id = sent["id"].as_str().unwrap().to_owned();
+        let (status, ack) = srv
+            .post(&format!("/messages/{id}/ack"), &bob.key, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{ack}");
+        acknowledged.push((id, sent["thread_id"].as_str().unwrap().to_owned()));
+    }
+
+    // Writers keep sending while the snapshot is taken.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn({
+        let (stop, base, key, to) = (
+            stop.clone(),
+            srv.base.clone(),
+            alice.key.clone(),
+            bob.id.clone(),
+        );
+        async move {
+            let http = reqwest::Client::new();
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let status = http
+                    .post(format!("{base}/messages"))
+                    .bearer_auth(&key)
+                    .json(&json!({"to_agent_id": to, "content": "load", "category": "info"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                match status {
+                    StatusCode::OK => sent += 1,
+                    // Over the rate limit: the load only has to keep the writer busy.
+                    StatusCode::TOO_MANY_REQUESTS => {
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                    other => panic!("a send under load answered {other}"),
+                }
+            }
+            sent
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("agentx.backup");
+    let snapshot_arg = snapshot.to_str().unwrap();
+    run(&mut agentx(&srv.daemon, &["backup", snapshot_arg]))
+        .await
+        .refused("admin key");
+    let saved =
+        run(agentx(&srv.daemon, &["backup", snapshot_arg]).env("AGENTX_ADMIN_KEY", ADMIN_KEY))
+            .await
+            .json();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent_under_load = load.await.unwrap();
+    assert!(sent_under_load > 0, "the load ran");
+    assert_eq!(saved["bytes"], std::fs::metadata(&snapshot).unwrap().len());
+
+    let data = dir.path().join("restored");
+    let data_arg = data.to_str().unwrap();
+    let restored = run(&mut agentx(
+        &srv.daemon,
+        &["restore", snapshot_arg, "--data-dir", data_arg],
+    ))
+    .await
+    .json();
+    assert_eq!(restored["data_dir"], data_arg);
+    run(&mut agentx(
+        &srv.daemon,
+        &["restore", snapshot_arg, "--data-dir", data_arg],
+    ))
+    .await
+    .refused("--force");
+    run(&mut agentx(
+        &srv.daemon,
+        &["restore", snapshot_arg, "--data-dir", data_arg, "--force"],
+    ))
+    .await
+    .json();
+
+    let copy = TestServer::start_with(|c| c.server.data_dir = data.clone()).await;
+    for (id, thread) in &acknowledged {
+        let (status, messages) = copy
+            .get(&format!("/messages/thread/{thread}"), &bob.key)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "bob's key works on the copy: {messages}"
+        );
+        let message = messages["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("message {id} is in the copy"));
+        assert_eq!(message["status"], "read", "{message}");
+    }
+}

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens/{id}", delete(revoke_token))
         .route("/task", post(run_task))
         .route("/reload", post(reload))
+        .route("/backup", post(backup))
         // Split mode's public listener forwards public-agent calls and task streams here;
         // the checks are made here, where the tokens and agents are.
         .merge(public_agents::daemon_routes())
@@ -145,6 +146,27 @@ async fn revoke_token(
 ) -> Result<StatusCode, ErrorReply> {
     state.tokens.revoke(&id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A consistent snapshot of the store, streamed (`agentx backup FILE`): every write
+/// acknowledged before the request is in it. Always behind the admin key: it holds
+/// everything, key hashes included.
+async fn backup(_: DaemonAdmin, State(state): State<AppState>) -> Result<Response, ErrorReply> {
+    let file = state
+        .network
+        .store()
+        .backup()
+        .await
+        .map_err(crate::network::Error::from)?;
+    let length = file.metadata().map(|m| m.len()).unwrap_or_default();
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(
+        tokio::fs::File::from_std(file),
+    ));
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::CONTENT_LENGTH, length.to_string()),
+    ];
+    Ok((headers, body).into_response())
 }
 
 #[derive(Deserialize)]

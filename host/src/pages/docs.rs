@@ -102,6 +102,12 @@ const DAEMON: &[HandWritten] = &[
         "/agents/{id}/plugins",
         "A hosted agent's responder: health and recent log.",
     ),
+    (
+        "POST",
+        "/backup",
+        "Admin key. A consistent snapshot of the store, streamed (what `agentx backup FILE` \
+         saves and `agentx restore FILE --data-dir D` installs).",
+    ),
     ("GET", "/health", "`{\"status\": \"ok\"}`"),
 ];
 

@@ -211,4 +211,9 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
     async fn a2a_task(&self, token_id: &str, id: &str) -> Result<Option<A2aTask>>;
     /// The token's A2A tasks with `agent`, newest first.
     async fn a2a_tasks(&self, token_id: &str, agent: &str) -> Result<Vec<A2aTask>>;
+
+    /// A consistent copy of everything, holding every write acknowledged before the call,
+    /// as an unnamed temporary file (gone when closed) positioned at its start: what
+    /// `agentx backup` downloads and `agentx restore` installs.
+    async fn backup(&self) -> Result<std::fs::File>;
 }

@@ -17,6 +17,7 @@ use crate::notify::Topic;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use std::io::Seek;
 use std::path::Path;
 use std::sync::Arc;
 use writer::Writer;
@@ -35,9 +36,14 @@ mod writer;
 
 pub use tables::SCHEMA_VERSION;
 
+/// The database file's name in its data directory.
+const FILE_NAME: &str = "agentx.redb";
+
 pub struct RedbStore {
     db: Arc<Database>,
     writer: Writer,
+    /// The database file (none for a database on another backend, in tests).
+    file: Option<std::path::PathBuf>,
 }
 
 impl RedbStore {
@@ -45,7 +51,10 @@ impl RedbStore {
     pub fn open(dir: &Path, notifier: Arc<dyn Notifier>) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Backend(context(format!("create {}", dir.display()), e)))?;
-        Self::with_database(Database::create(dir.join("agentx.redb"))?, notifier)
+        let file = dir.join(FILE_NAME);
+        let mut store = Self::with_database(Database::create(&file)?, notifier)?;
+        store.file = Some(file);
+        Ok(store)
     }
 
     /// Checks the schema version of an opened database and starts the writer.
@@ -53,7 +62,40 @@ impl RedbStore {
         let db = Arc::new(db);
         tables::init_schema(&db)?;
         let writer = Writer::start(db.clone(), notifier)?;
-        Ok(Self { db, writer })
+        Ok(Self {
+            db,
+            writer,
+            file: None,
+        })
+    }
+
+    /// Installs `backup` (a file `backup` made) as the store of `dir`, which must hold no
+    /// store yet unless `replace`. The copy is opened and checked (schema version, and
+    /// redb's recovery of a file copied while open) before it takes the store's name, so
+    /// a bad file leaves `dir` as it was.
+    pub fn restore(backup: &Path, dir: &Path, replace: bool) -> Result<()> {
+        let target = dir.join(FILE_NAME);
+        if target.exists() && !replace {
+            return Err(StoreError::backend(format!(
+                "{} already holds a store",
+                dir.display()
+            )));
+        }
+        let io = |what: String| move |e: std::io::Error| StoreError::Backend(context(what, e));
+        std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+        let staged = dir.join(format!("{FILE_NAME}.restoring"));
+        std::fs::copy(backup, &staged).map_err(io(format!("copy {}", backup.display())))?;
+        let checked = Database::create(&staged)
+            .map_err(StoreError::from)
+            .and_then(|db| tables::init_schema(&db));
+        if let Err(e) = checked {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e);
+        }
+        std::fs::rename(&staged, &target).map_err(io(format!("install {}", target.display())))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(format!("sync {}", dir.display())))
     }
 
     /// Runs `op` in the next group commit; resolves once it is durable (or failed alone).
@@ -309,6 +351,25 @@ impl Store for RedbStore {
     async fn append_chat(&self, agent: &str, chat: &str, turns: Vec<ChatTurn>) -> Result<()> {
         let (agent, chat) = (agent.to_owned(), chat.to_owned());
         self.write(move |txn, _| chats::append_chat(txn, &agent, &chat, &turns))
+            .await
+    }
+
+    /// The file as the last durable commit left it, copied while the writer holds every
+    /// later write (they wait for the copy: about a second per GB).
+    async fn backup(&self) -> Result<std::fs::File> {
+        let Some(file) = self.file.clone() else {
+            return Err(StoreError::backend("this store has no file to back up"));
+        };
+        self.writer
+            .exclusive(move |_| {
+                let dir = file.parent().unwrap_or(Path::new("."));
+                let io = |e: std::io::Error| StoreError::Backend(context("backup copy", e));
+                let mut copy = tempfile::tempfile_in(dir).map_err(io)?;
+                std::io::copy(&mut std::fs::File::open(&file).map_err(io)?, &mut copy)
+                    .map_err(io)?;
+                copy.rewind().map_err(io)?;
+                Ok(copy)
+            })
             .await
     }
 

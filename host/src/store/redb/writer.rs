@@ -127,6 +127,28 @@ impl Writer {
                 let _ = reply.send(result);
             })
         });
+        self.submit(job, answer).await
+    }
+
+    /// Runs `op` alone, once every earlier write is durable and before any later one
+    /// starts: it sees the file exactly as the last durable commit left it.
+    pub(super) async fn exclusive<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |db, _| {
+            let outcome = make_durable(db).and_then(|()| op(db));
+            Box::new(move |_, _| {
+                let _ = reply.send(outcome);
+            })
+        });
+        self.submit(job, answer).await
+    }
+
+    /// Queues `job` for the writer thread and waits for the answer it sends.
+    async fn submit<T>(&self, job: Job, answer: oneshot::Receiver<Result<T>>) -> Result<T> {
         self.jobs
             .as_ref()
             .expect("present until drop")
