@@ -78,6 +78,7 @@ impl From<StoreError> for Error {
             // or a race lost to a concurrent request, reported as such.
             StoreError::Rejected(Rejection::NotFound) => Error::not_found("not_found", "Not found"),
             StoreError::Rejected(r) => Error::new(ErrorKind::Conflict, "conflict", r.to_string()),
+            StoreError::Unsupported(what) => Error::new(ErrorKind::Invalid, "unsupported", what),
             other => Error::new(ErrorKind::Internal, "internal", other.to_string()),
         }
     }

@@ -45,6 +45,9 @@ pub enum StoreError {
     /// The backend failed; the message names the cause, which is kept as the source.
     #[error("storage failure: {0}")]
     Backend(#[source] Source),
+    /// This backend does not do what was asked; the message says what to use instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("data directory holds schema version {found}; this agentx reads version {expected}")]
     SchemaMismatch { found: u64, expected: u64 },
 }

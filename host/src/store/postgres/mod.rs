@@ -350,4 +350,10 @@ impl Store for PgStore {
     async fn a2a_tasks(&self, token_id: &str, agent: &str) -> Result<Vec<A2aTask>> {
         a2a::tasks(&*self.client().await?, token_id, agent).await
     }
+
+    async fn backup(&self) -> Result<std::fs::File> {
+        Err(StoreError::Unsupported(
+            "a PostgreSQL store is backed up with PostgreSQL's own tools (pg_dump), not agentx backup",
+        ))
+    }
 }
