@@ -96,6 +96,10 @@ pub struct ServerConfig {
     pub admin_key: Option<String>,
     pub body_limit_bytes: usize,
     pub rate_limit: RateLimitConfig,
+    pub limits: LimitsConfig,
+    /// Reverse proxies in front of the public listener (addresses or CIDR ranges): only
+    /// from these is `X-Forwarded-For` believed about who the client is.
+    pub trusted_proxies: TrustedProxies,
     pub connections: ConnectionConfig,
     pub webhooks: WebhookConfig,
     pub plugin_health: PluginHealthConfig,
@@ -117,6 +121,8 @@ impl Default for ServerConfig {
             admin_key: None,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             rate_limit: RateLimitConfig::default(),
+            limits: LimitsConfig::default(),
+            trusted_proxies: TrustedProxies::default(),
             connections: ConnectionConfig::default(),
             webhooks: WebhookConfig::default(),
             plugin_health: PluginHealthConfig::default(),
@@ -125,22 +131,77 @@ impl Default for ServerConfig {
     }
 }
 
-/// Requests per credential (or per client address without one).
+/// Requests per proven identity (agent, token, admin), or per client address until a
+/// credential is proven.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(default)]
 pub struct RateLimitConfig {
     pub per_second: NonZeroU32,
     pub burst: NonZeroU32,
+    /// Refused credentials (401, 403) one client address may present per minute, burst
+    /// included; past it the address's requests without a proven credential get 429.
+    pub failed_auth_per_minute: NonZeroU32,
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
         // Generous enough for scripted clients and test suites registering many agents from
-        // one address; low enough to stop a runaway loop.
+        // one address; low enough to stop a runaway loop. Refusals: a client that typed its
+        // key wrong retries a few times; 20 a minute leaves a guesser ~10^4 guesses a day.
         Self {
             per_second: NonZeroU32::new(100).expect("non-zero"),
             burst: NonZeroU32::new(200).expect("non-zero"),
+            failed_auth_per_minute: NonZeroU32::new(20).expect("non-zero"),
         }
+    }
+}
+
+/// Budgets of what stays written: how fast one client address may add to the store.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Registrations one client address may make per hour, burst included.
+    pub registrations_per_hour: NonZeroU32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        // A team setting up its agents, or a test suite, from one address; not a script
+        // filling the disk with accounts.
+        Self {
+            registrations_per_hour: NonZeroU32::new(100).expect("non-zero"),
+        }
+    }
+}
+
+/// Addresses and CIDR ranges (`"10.0.0.0/8"`, `"::1"`).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    pub fn contains(&self, address: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&address))
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = Vec::<String>::deserialize(deserializer)?;
+        entries
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        serde::de::Error::custom(format!(
+                            "{entry:?} is neither an IP address nor a CIDR range"
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
     }
 }
 
@@ -378,6 +439,18 @@ mod tests {
         assert!(e.starts_with("agents.a.grants"), "{e}");
         let e = Config::parse(r#"{"agents": {"Bad Id": {}}}"#).unwrap_err();
         assert!(e.contains("agent ids"), "{e}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let config =
+            Config::parse(r#"{"server": {"trusted_proxies": ["10.0.0.0/8", "::1"]}}"#).unwrap();
+        let proxies = &config.server.trusted_proxies;
+        assert!(proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(proxies.contains("::1".parse().unwrap()));
+        assert!(!proxies.contains("11.0.0.1".parse().unwrap()));
+        let e = Config::parse(r#"{"server": {"trusted_proxies": ["proxy.local"]}}"#).unwrap_err();
+        assert!(e.starts_with("server.trusted_proxies"), "{e}");
     }
 
     #[test]

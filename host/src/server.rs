@@ -307,6 +307,9 @@ fn rate_limit(server: &crate::config::ServerConfig) -> RateLimit {
     RateLimit {
         per_second: server.rate_limit.per_second,
         burst: server.rate_limit.burst,
+        failed_auth_per_minute: server.rate_limit.failed_auth_per_minute,
+        registrations_per_hour: server.limits.registrations_per_hour,
+        trusted_proxies: server.trusted_proxies.clone(),
     }
 }
 

@@ -4,6 +4,7 @@
 mod a2a;
 mod accounts;
 mod admin;
+mod bounded_input;
 mod chats;
 mod cli;
 mod clients;
@@ -27,6 +28,7 @@ mod permissions;
 mod plugin_health;
 mod plugins;
 mod public_agents;
+mod rate_limits;
 mod reload;
 mod slow_clients;
 mod store;

@@ -3,6 +3,7 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{CurrentAgent, JsonBody};
+use super::rate_limit::Client;
 use crate::network::agents::{Credentials, Profile, ProfileUpdate, Registered, Registration};
 use axum::Json;
 use axum::extract::State;
@@ -17,14 +18,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me, update_me))
 }
 
-/// Register an account and its agent; the API key is shown only in this answer.
+/// Register an account and its agent; the API key is shown only in this answer. Each
+/// client address may try `server.limits.registrations_per_hour` times an hour.
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = Registration,
     responses((status = 200, body = Registered), (status = 400, description = "bad webhook_url"),
-        (status = 409, description = "email taken"), (status = 422, description = "invalid field")))]
+        (status = 409, description = "email taken"), (status = 422, description = "invalid field"),
+        (status = 429, description = "too many registrations from this address this hour")))]
 async fn register(
     State(state): State<AppState>,
+    client: Client,
     JsonBody(form): JsonBody<Registration>,
 ) -> Result<Json<Registered>, ApiError> {
+    client.register()?;
     Ok(Json(state.network.register(form).await?))
 }
 

@@ -3,14 +3,23 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Admin, JsonBody};
+use super::extract::{Admin, JsonBody, Params};
 use crate::model::Announcement;
 use crate::model::ApiToken;
 use crate::network::agents::AgentOverview;
 use crate::network::announcements::NewAnnouncement;
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Entries per page of an admin list unless `limit` says otherwise: a screenful.
+const DEFAULT_PAGE: usize = 100;
+/// A page is built in memory and sent whole; a thousand entries are a few hundred KB.
+const MAX_PAGE: usize = 1000;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,33 +41,90 @@ async fn announce(
     Ok(Json(state.network.announce(form).await?))
 }
 
-/// All announcements, newest first.
+/// All announcements, newest first, a page at a time.
 #[utoipa::path(get, path = "/admin/announcements", tag = "admin", security(("admin_key" = []), ("agx_live" = [])),
-    responses((status = 200, body = [Announcement]), (status = 403, description = "wrong or unset admin key"),
-        (status = 422, description = "missing X-Admin-Key")))]
+    params(Page),
+    responses((status = 200, body = [Announcement], headers(
+            ("X-Total-Count" = usize, description = "entries in the whole list"),
+            ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, while there is one"))),
+        (status = 403, description = "wrong or unset admin key"),
+        (status = 422, description = "missing X-Admin-Key, or `limit`/`offset` out of range")))]
 async fn list(
     State(state): State<AppState>,
     _: Admin,
-) -> Result<Json<Vec<Announcement>>, ApiError> {
-    Ok(Json(state.network.announcements().await?))
+    Params(page): Params<Page>,
+) -> Result<Response, ApiError> {
+    page.of("/admin/announcements", state.network.announcements().await?)
 }
 
-/// Every agent of the network, registered and hosted, oldest first (never a key or a hash).
+/// Every agent of the network, registered and hosted, oldest first (never a key or a
+/// hash), a page at a time.
 #[utoipa::path(get, path = "/admin/agents", tag = "admin", security(("admin_key" = []), ("agx_live" = [])),
-    responses((status = 200, body = [AgentOverview]), (status = 403, description = "wrong or unset admin key"),
-        (status = 422, description = "missing X-Admin-Key")))]
+    params(Page),
+    responses((status = 200, body = [AgentOverview], headers(
+            ("X-Total-Count" = usize, description = "entries in the whole list"),
+            ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, while there is one"))),
+        (status = 403, description = "wrong or unset admin key"),
+        (status = 422, description = "missing X-Admin-Key, or `limit`/`offset` out of range")))]
 async fn agents(
     State(state): State<AppState>,
     _: Admin,
-) -> Result<Json<Vec<AgentOverview>>, ApiError> {
-    Ok(Json(state.network.all_agents().await?))
+    Params(page): Params<Page>,
+) -> Result<Response, ApiError> {
+    page.of("/admin/agents", state.network.all_agents().await?)
 }
 
-/// Every `agx_live_` token, revoked and expired ones included, oldest first: the daemon's
-/// `GET /tokens`, never the token itself. Create and revoke them on the daemon.
+/// Every `agx_live_` token, revoked and expired ones included, oldest first, a page at a
+/// time: the daemon's `GET /tokens`, never the token itself. Create and revoke them on the
+/// daemon.
 #[utoipa::path(get, path = "/admin/tokens", tag = "admin", security(("admin_key" = []), ("agx_live" = [])),
-    responses((status = 200, body = [ApiToken]), (status = 403, description = "wrong or unset admin key"),
-        (status = 422, description = "missing X-Admin-Key")))]
-async fn tokens(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<ApiToken>>, ApiError> {
-    Ok(Json(state.tokens.list().await?))
+    params(Page),
+    responses((status = 200, body = [ApiToken], headers(
+            ("X-Total-Count" = usize, description = "entries in the whole list"),
+            ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, while there is one"))),
+        (status = 403, description = "wrong or unset admin key"),
+        (status = 422, description = "missing X-Admin-Key, or `limit`/`offset` out of range")))]
+async fn tokens(
+    State(state): State<AppState>,
+    _: Admin,
+    Params(page): Params<Page>,
+) -> Result<Response, ApiError> {
+    page.of("/admin/tokens", state.tokens.list().await?)
+}
+
+/// Which part of an admin list to return. The answer stays the bare JSON array the lists
+/// always were; the headers say what else there is.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct Page {
+    /// Entries to return, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// Entries to skip first (default 0).
+    #[param(minimum = 0)]
+    offset: Option<usize>,
+}
+
+impl Page {
+    /// This page of `items` at `path`, with `X-Total-Count` and, while more follow, a
+    /// `Link` to the next page.
+    fn of<T: Serialize>(&self, path: &str, items: Vec<T>) -> Result<Response, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            let detail = format!("limit must be an integer from 1 to {MAX_PAGE}");
+            return Err(crate::network::Error::malformed("limit", detail).into());
+        }
+        let offset = self.offset.unwrap_or(0);
+        let total = items.len();
+        let page: Vec<T> = items.into_iter().skip(offset).take(limit).collect();
+        let mut response = Json(page).into_response();
+        let headers = response.headers_mut();
+        headers.insert("x-total-count", total.into());
+        let next = offset.saturating_add(limit);
+        if next < total {
+            let link = format!("<{path}?limit={limit}&offset={next}>; rel=\"next\"");
+            headers.insert(header::LINK, link.try_into().expect("a path and numbers"));
+        }
+        Ok(response)
+    }
 }

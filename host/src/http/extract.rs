@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::error::ApiError;
+use super::rate_limit::{Identity, Proof};
 use crate::auth::AdminCheck;
 use crate::auth::tokens::{TOKEN_PREFIX, require_admin};
 use crate::model::Agent;
@@ -76,7 +77,9 @@ impl FromRequestParts<AppState> for CurrentAgent {
         let token = bearer(parts).ok_or_else(|| {
             Error::unauthorized("Missing credentials: send Authorization: Bearer <api key>")
         })?;
-        Ok(CurrentAgent(agent_for(state, token).await?))
+        let agent = agent_for(state, token).await?;
+        Proof::record(parts, Identity::Agent(agent.id.clone()));
+        Ok(CurrentAgent(agent))
     }
 }
 
@@ -121,12 +124,14 @@ impl FromRequestParts<AppState> for Admin {
         if !parts.headers.contains_key(ADMIN_KEY_HEADER)
             && let Some(token) = bearer(parts).filter(|t| t.starts_with(TOKEN_PREFIX))
         {
-            let token = state.tokens.authenticate(Some(token)).await?;
-            require_admin(&token)?;
+            let record = state.tokens.authenticate(Some(token)).await?;
+            Proof::record(parts, Identity::token(token));
+            require_admin(&record)?;
             return Ok(Admin);
         }
         let missing = || Error::malformed("X-Admin-Key", "X-Admin-Key header is required");
         check_admin_key(parts, state, missing)?;
+        Proof::record(parts, Identity::Admin);
         Ok(Admin)
     }
 }

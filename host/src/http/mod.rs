@@ -20,6 +20,7 @@ mod rate_limit;
 mod webhooks;
 
 pub use public_agents::SplitState;
+pub use rate_limit::RateLimit;
 
 use crate::auth::{AdminKey, SessionTokens};
 use crate::network::Network;
@@ -31,7 +32,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::json;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -66,13 +66,6 @@ pub struct AppState {
     pub a2a: Arc<crate::tasks::a2a::A2aTasks>,
     /// `POST /reload`.
     pub reloader: Arc<crate::reload::Reloader>,
-}
-
-/// Request-rate settings for the public listener.
-#[derive(Debug, Clone, Copy)]
-pub struct RateLimit {
-    pub per_second: NonZeroU32,
-    pub burst: NonZeroU32,
 }
 
 #[derive(OpenApi)]
@@ -170,20 +163,20 @@ pub fn split_public_router(state: public_agents::SplitState, rate: RateLimit) ->
     facing_the_internet(router, rate, state.body_limit, state.shutdown.clone()).with_state(state)
 }
 
-/// What every public listener wraps its routes in: the per-credential rate limit (its
-/// state pruned until `shutdown`), the body limit, panics as JSON 500s, request tracing.
+/// What every public listener wraps its routes in: the rate limits (their state swept
+/// until `shutdown`), the body limit, panics as JSON 500s, request tracing.
 fn facing_the_internet<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     rate: RateLimit,
     body_limit: usize,
     shutdown: CancellationToken,
 ) -> Router<S> {
-    let limiter = rate_limit::limiter(rate.per_second, rate.burst);
-    spawn_limiter_pruning(limiter.clone(), shutdown);
+    let limits = rate_limit::Limits::new(rate);
+    spawn_limiter_sweeping(limits.clone(), shutdown);
     router
         .layer(axum::middleware::from_fn(utf8_path))
         .layer(axum::middleware::from_fn_with_state(
-            limiter,
+            limits,
             rate_limit::enforce,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -286,13 +279,13 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
         .into_response()
 }
 
-/// Keyed rate limiters keep state per key; forget keys idle long enough to be full again.
-fn spawn_limiter_pruning(limiter: rate_limit::Limiter, shutdown: CancellationToken) {
+/// Rate limits keep state per key; forget keys idle long enough to be full again.
+fn spawn_limiter_sweeping(limits: Arc<rate_limit::Limits>, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tokio::select! {
-                _ = every.tick() => limiter.retain_recent(),
+                _ = every.tick() => limits.sweep(),
                 _ = shutdown.cancelled() => break,
             }
         }

@@ -9,7 +9,9 @@
 use super::AppState;
 use super::error::{ApiError, ErrorReply};
 use super::extract::{Params, bearer_header};
+use super::rate_limit::{Identity, Proof};
 use crate::auth::tokens::require_dashboard_read;
+use crate::network::ErrorKind;
 use crate::tasks::TaskResult;
 use crate::tasks::events::TaskEvent;
 use crate::tasks::public::{
@@ -17,7 +19,7 @@ use crate::tasks::public::{
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{Extension, FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -97,7 +99,7 @@ impl FromRef<AppState> for PublicRoute {
     request_body = PublicMessage,
     responses(
         (status = 200, body = TaskResult, description = "the task result, as the daemon's POST /task"),
-        (status = 400, description = "invalid JSON, or `message` missing or not a string"),
+        (status = 400, description = "invalid JSON, `message` missing or not a string, or a `context` field too long"),
         (status = 401, description = "no token, or an unknown, revoked or expired one"),
         (status = 403, description = "the token lacks the agent's scope, or the agent is not public"),
         (status = 404, description = "no such agent in agentx.json"),
@@ -107,12 +109,19 @@ impl FromRef<AppState> for PublicRoute {
 pub(super) async fn message_agent(
     State(route): State<PublicRoute>,
     Path(id): Path<String>,
+    proof: Option<Extension<Proof>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TaskResult>, ErrorReply> {
     let body = body.map_err(|rejection| too_large_or_bad(route.body_limit, rejection))?;
     let token = bearer_header(&headers);
-    Ok(Json(route.endpoint.message(token, &id, &body).await?))
+    let answer = route.endpoint.message(token, &id, &body).await;
+    // The token is checked first: any answer but a 401 means it was live.
+    let live = !matches!(&answer, Err(e) if e.kind == ErrorKind::Unauthorized);
+    if let (Some(Extension(proof)), Some(token), true) = (proof, token, live) {
+        proof.set(Identity::token(token));
+    }
+    Ok(Json(answer?))
 }
 
 fn too_large_or_bad(limit: usize, rejection: BytesRejection) -> ApiError {
@@ -144,12 +153,16 @@ struct StreamQuery {
         (status = 403, description = "the token lacks dashboard:read")))]
 async fn task_stream(
     State(state): State<AppState>,
+    proof: Option<Extension<Proof>>,
     headers: HeaderMap,
     query: Result<Params<StreamQuery>, ApiError>,
 ) -> Result<Response, ErrorReply> {
     let Params(query) = query?;
     let presented = bearer_header(&headers).or(query.token.as_deref());
     let token = state.tokens.authenticate(presented).await?;
+    if let (Some(Extension(proof)), Some(presented)) = (proof, presented) {
+        proof.set(Identity::token(presented));
+    }
     require_dashboard_read(&token)?;
     let events = state.tasks.events().subscribe();
     let agent = query.agent;

@@ -5,7 +5,10 @@
 //! guesses offline, and fast, so every request can be authenticated with one lookup
 //! (a slow KDF is for low-entropy passwords; a key has 256 random bits).
 
-use super::validate::{email, one_of, required};
+use super::validate::{
+    MAX_EMAIL_CHARS, MAX_KEY_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS, MAX_WORD_CHARS, bounded, email,
+    one_of, required,
+};
 use super::{Error, Network, Result, new_id};
 use crate::model::*;
 use crate::store::{Rejection, StoreError};
@@ -22,15 +25,30 @@ const ONLINE_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct Registration {
-    #[schema(required = true)]
+    #[schema(required = true, max_length = 254)]
     pub email: Option<String>,
-    #[schema(required = true)]
+    /// The owner's name.
+    #[schema(required = true, max_length = 100)]
     pub name: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, max_length = 100)]
     pub agent_name: Option<String>,
     /// claude, openclaw, gpt or custom (the default).
+    #[schema(max_length = 32)]
     pub framework: Option<String>,
+    #[schema(max_length = 2048)]
     pub webhook_url: Option<String>,
+}
+
+impl Registration {
+    fn bounded(&self) -> Result<()> {
+        bounded(&[
+            ("email", self.email.as_deref(), MAX_EMAIL_CHARS),
+            ("name", self.name.as_deref(), MAX_NAME_CHARS),
+            ("agent_name", self.agent_name.as_deref(), MAX_NAME_CHARS),
+            ("framework", self.framework.as_deref(), MAX_WORD_CHARS),
+            ("webhook_url", self.webhook_url.as_deref(), MAX_URL_CHARS),
+        ])
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,15 +65,16 @@ pub struct Registered {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct Credentials {
-    #[schema(required = true)]
+    #[schema(required = true, max_length = 254)]
     pub email: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, max_length = 128)]
     pub api_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ProfileUpdate {
     /// An empty string clears the webhook.
+    #[schema(max_length = 2048)]
     pub webhook_url: Option<String>,
 }
 
@@ -100,6 +119,7 @@ pub struct AgentOverview {
 
 impl Network {
     pub async fn register(&self, form: Registration) -> Result<Registered> {
+        form.bounded()?;
         let email = email("email", required("email", &form.email)?)?;
         let name = required("name", &form.name)?.to_owned();
         let agent_name = required("agent_name", &form.agent_name)?.to_owned();
@@ -165,6 +185,10 @@ impl Network {
     /// Checks an email + API key pair; unknown email and wrong key are indistinguishable,
     /// in the answer and in the time taken.
     pub async fn login(&self, credentials: Credentials) -> Result<(User, Agent)> {
+        bounded(&[
+            ("email", credentials.email.as_deref(), MAX_EMAIL_CHARS),
+            ("api_key", credentials.api_key.as_deref(), MAX_KEY_CHARS),
+        ])?;
         let email = required("email", &credentials.email)?;
         let api_key = required("api_key", &credentials.api_key)?;
         let presented = self.key_hash(api_key);
@@ -226,6 +250,7 @@ impl Network {
     }
 
     pub async fn update_profile(&self, agent_id: &str, update: ProfileUpdate) -> Result<Profile> {
+        bounded(&[("webhook_url", update.webhook_url.as_deref(), MAX_URL_CHARS)])?;
         if let Some(raw) = update.webhook_url {
             let url = match raw.trim() {
                 "" => None,

@@ -1,6 +1,8 @@
 //! Admin announcements: broadcast once to every agent through its inbox and stream.
 
-use super::validate::required;
+use super::validate::{
+    MAX_ANNOUNCEMENT_CHARS, MAX_SUBJECT_CHARS, MAX_WORD_CHARS, bounded, required,
+};
 use super::{Error, Network, Result, new_id};
 use crate::model::Announcement;
 use serde::Deserialize;
@@ -11,17 +13,26 @@ pub const ANNOUNCEMENT_SOURCE: &str = "agentx-platform";
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct NewAnnouncement {
-    #[schema(required = true)]
+    #[schema(required = true, max_length = 200)]
     pub title: Option<String>,
-    #[schema(required = true)]
+    #[schema(required = true, max_length = 20000)]
     pub content: Option<String>,
     /// Usually a string such as `"4"`; a number is kept as a number.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 32)]
     pub version: Option<serde_json::Value>,
 }
 
 impl Network {
     pub async fn announce(&self, form: NewAnnouncement) -> Result<Announcement> {
+        bounded(&[
+            ("title", form.title.as_deref(), MAX_SUBJECT_CHARS),
+            ("content", form.content.as_deref(), MAX_ANNOUNCEMENT_CHARS),
+            (
+                "version",
+                form.version.as_ref().and_then(|v| v.as_str()),
+                MAX_WORD_CHARS,
+            ),
+        ])?;
         let title = required("title", &form.title)?.to_owned();
         let content = required("content", &form.content)?.to_owned();
         let version = match form.version {

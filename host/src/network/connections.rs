@@ -1,7 +1,7 @@
 //! Invites, connections and each side's permission levels.
 
 use super::agents::AgentSummary;
-use super::validate::{one_of, required};
+use super::validate::{MAX_ID_CHARS, MAX_NAME_CHARS, bounded, one_of, required};
 use super::{Error, ErrorKind, Network, Result, new_id};
 use crate::model::*;
 use crate::store::{Rejection, StoreError};
@@ -23,9 +23,10 @@ pub struct InviteCreated {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct AcceptInvite {
-    #[schema(required = true)]
+    #[schema(required = true, max_length = 128)]
     pub invite_code: Option<String>,
     /// friends (default), coworkers or casual.
+    #[schema(max_length = 100)]
     pub contract: Option<String>,
 }
 
@@ -53,9 +54,11 @@ pub struct Permissions {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct PermissionChange {
-    #[schema(required = true)]
+    /// info, requests or personal (longer values are refused as unknown).
+    #[schema(required = true, max_length = 32)]
     pub category: Option<String>,
-    #[schema(required = true)]
+    /// auto, ask or never.
+    #[schema(required = true, max_length = 32)]
     pub level: Option<String>,
 }
 
@@ -80,6 +83,10 @@ impl Network {
     }
 
     pub async fn accept_invite(&self, agent: &str, form: AcceptInvite) -> Result<ConnectionView> {
+        bounded(&[
+            ("invite_code", form.invite_code.as_deref(), MAX_ID_CHARS),
+            ("contract", form.contract.as_deref(), MAX_NAME_CHARS),
+        ])?;
         let code = required("invite_code", &form.invite_code)?;
         let contract_name = form.contract.as_deref().unwrap_or(DEFAULT_CONTRACT);
         let preset = self

@@ -1,7 +1,7 @@
 //! Sending, polling, acknowledging, and reading threads.
 
 use super::policy::{Decision, PolicyRequest};
-use super::validate::{one_of, required};
+use super::validate::{MAX_ID_CHARS, MAX_SUBJECT_CHARS, bounded, one_of, required};
 use super::{Error, Network, Result, new_id};
 use crate::model::*;
 use crate::notify::Topic;
@@ -20,17 +20,22 @@ pub const STREAM_BATCH: usize = 100;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct OutgoingMessage {
-    #[schema(required = true)]
+    #[schema(required = true, max_length = 128)]
     pub to_agent_id: Option<String>,
+    /// Bounded by the request body limit (`server.body_limit_bytes`, 256 KiB by default).
     #[schema(required = true)]
     pub content: Option<String>,
     /// text (default), query, response, update or request.
+    #[schema(max_length = 32)]
     pub message_type: Option<String>,
     /// info, requests or personal; without one the message is always allowed.
+    #[schema(max_length = 32)]
     pub category: Option<String>,
     /// Continue this thread; without it a new thread starts.
+    #[schema(max_length = 128)]
     pub thread_id: Option<String>,
     /// Subject of the new thread (defaults to the message's first line).
+    #[schema(max_length = 200)]
     pub thread_subject: Option<String>,
 }
 
@@ -76,6 +81,15 @@ impl Network {
         outgoing: OutgoingMessage,
         idempotency_key: Option<&str>,
     ) -> Result<Message> {
+        bounded(&[
+            ("to_agent_id", outgoing.to_agent_id.as_deref(), MAX_ID_CHARS),
+            ("thread_id", outgoing.thread_id.as_deref(), MAX_ID_CHARS),
+            (
+                "thread_subject",
+                outgoing.thread_subject.as_deref(),
+                MAX_SUBJECT_CHARS,
+            ),
+        ])?;
         let to = required("to_agent_id", &outgoing.to_agent_id)?.to_owned();
         let content = required("content", &outgoing.content)?;
         let content = outgoing

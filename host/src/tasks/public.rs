@@ -11,6 +11,7 @@ use crate::auth::Tokens;
 use crate::config::Access;
 use crate::hosted::{HostedAgent, HostedAgents};
 use crate::model::ApiToken;
+use crate::network::validate::{MAX_NAME_CHARS, bounded};
 use crate::network::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -38,9 +39,11 @@ pub struct PublicMessage {
 #[derive(Default, Deserialize, ToSchema)]
 pub struct PublicContext {
     /// Who is speaking, as the agent sees it [default: `api`].
+    #[schema(max_length = 100)]
     sender: Option<String>,
     /// The chat session: calls with the same id share history; a new one when absent.
     #[serde(rename = "chatId", alias = "chat_id")]
+    #[schema(max_length = 128)]
     chat_id: Option<String>,
 }
 
@@ -122,7 +125,8 @@ impl PublicAgents {
 
     /// The task of a call by `token` that passed [`PublicAgents::check`], ready to run, in
     /// the token's own session of the chat id (400 when that is longer than
-    /// [`MAX_CHAT_ID_CHARS`]: it is kept as the session's key).
+    /// [`MAX_CHAT_ID_CHARS`]: it is kept as the session's key; or the sender longer than
+    /// [`MAX_NAME_CHARS`]).
     pub fn prepare(
         &self,
         token: &ApiToken,
@@ -138,6 +142,11 @@ impl PublicAgents {
                 format!("A chat id has at most {MAX_CHAT_ID_CHARS} characters"),
             ));
         }
+        // Kept with every turn of the chat; 400, as the front-ends' other bad input.
+        bounded(&[("sender", call.sender.as_deref(), MAX_NAME_CHARS)]).map_err(|e| Error {
+            kind: ErrorKind::Invalid,
+            ..e
+        })?;
         let context = TaskContext {
             channel: Some(call.channel.into()),
             sender: call.sender,
