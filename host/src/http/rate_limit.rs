@@ -1,17 +1,16 @@
 //! Rate limiting on the public listener: who pays for a request, and when to refuse it.
 //!
-//! A request is charged to its client address until it presents a credential that has
-//! been proven before (an agent's key or session, an `agx_live_` token, the admin key); from
-//! then on that credential's requests are charged to the identity it proved, before any
-//! lookup. Which identity a credential stands for is learned from the extractors: each one
+//! A request without a credential is charged to its client address; one with a credential
+//! not proven yet, to that credential (as presented, without the spaces around it); once a
+//! credential has been proven (an agent's key or session, an `agx_live_` token, the admin
+//! key), its requests are charged to the identity it proved, before any lookup. Which identity a credential stands for is learned from the extractors: each one
 //! that verifies a credential records it in the request's [`Proof`], and this layer
-//! remembers the credential's hash for next time. So made-up keys share their address's
-//! budget (they cannot buy fresh buckets), a key written with extra spaces is still the same
-//! key, and agents behind one NAT keep budgets of their own.
+//! remembers the credential's hash for next time. A key written with extra spaces is still
+//! the same key, and agents behind one NAT keep budgets of their own.
 //!
-//! A refused credential (401, or 403 without a proven identity) also costs its address a
-//! cell of a far smaller budget; while that one is spent, the address's unproven requests
-//! are refused outright, so guessing keys gets slower the more it is tried.
+//! What stops guessing: a refused credential (401, or 403 without a proven identity) costs
+//! its address a cell of a far smaller budget; while that one is spent, every unproven
+//! request from the address is refused outright, whatever credential it makes up.
 //!
 //! Every map here is bounded: see [`Buckets`].
 
@@ -54,6 +53,9 @@ pub struct RateLimit {
 enum Payer {
     /// A client address (an IPv6 client by its /64: one host usually holds a whole one).
     Address(IpAddr),
+    /// A credential not proven yet, by the hash of its token (so however it is spaced):
+    /// a new agent's first concurrent requests do not crowd its address's budget.
+    Unproven([u8; 32]),
     Proven(Identity),
 }
 
@@ -185,13 +187,13 @@ pub async fn enforce(
 ) -> Response {
     let address = bucket_of(client_address(&request, &limits.trusted_proxies));
     let credential = presented_credential(request.headers());
-    let payer = match credential.as_ref().and_then(|c| limits.proven(c)) {
-        Some(identity) => Payer::Proven(identity),
+    let payer = match credential {
+        Some(c) => limits.proven(&c).map_or(Payer::Unproven(c), Payer::Proven),
         None => Payer::Address(address),
     };
     let refused = match payer {
-        Payer::Address(_) => limits.failures.exhausted(&address),
         Payer::Proven(_) => None,
+        _ => limits.failures.exhausted(&address),
     }
     .or_else(|| limits.requests.check(&payer, 1).err());
     if let Some(retry_after) = refused {
