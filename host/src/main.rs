@@ -51,6 +51,17 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Bridge an MCP host that launches local commands to a running agentx: MCP over
+    /// stdio (one JSON-RPC message per line) in and out, the server's /mcp endpoint behind.
+    Mcp {
+        /// The agentx server's public URL, e.g. http://127.0.0.1:4202 (or its /mcp URL).
+        #[arg(long, env = "AGENTX_URL")]
+        url: String,
+        /// The agent's API key (cex_…): the network's tools. An agx_live_ token instead:
+        /// the public agents it may call.
+        #[arg(long, env = "AGENTX_API_KEY", hide_env_values = true)]
+        key: String,
+    },
     /// Re-read agentx.json and swap changed plugins on the running server (prints the
     /// report; exits 1 when an agent's plugin failed to load).
     Reload {
@@ -215,6 +226,14 @@ fn main() -> anyhow::Result<()> {
                 ))
                 .map(drop)
         }
+        Command::Mcp { url, key } => runtime
+            .block_on(agentx::http::mcp::bridge(
+                &url,
+                &key,
+                tokio::io::stdin(),
+                tokio::io::stdout(),
+            ))
+            .context("the MCP bridge stopped"),
         Command::Reload { daemon } => {
             let report = runtime.block_on(daemon_call(&daemon, "/reload", json!({})))?;
             let failed: Vec<&str> = report["failed"]

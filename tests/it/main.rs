@@ -20,6 +20,7 @@ mod inputs;
 mod limits;
 mod listener;
 mod loose_ends;
+mod mcp;
 mod messages;
 mod nodes;
 mod openai;

@@ -168,23 +168,28 @@ impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(url) = &state.public_url {
-            return Ok(BaseUrl(url.trim_end_matches('/').to_owned()));
-        }
-        let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let host = header_str(header::HOST.as_str())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .filter(|host| is_host_and_port(host));
-        let scheme = match header_str("x-forwarded-proto").map(str::trim) {
-            None => Some("http"),
-            Some(p) if p.eq_ignore_ascii_case("http") => Some("http"),
-            Some(p) if p.eq_ignore_ascii_case("https") => Some("https"),
-            Some(_) => None,
-        };
-        Ok(BaseUrl(match (scheme, host) {
-            (Some(scheme), Some(host)) => format!("{scheme}://{host}"),
-            _ => state.listener_url.trim_end_matches('/').to_owned(),
-        }))
+        Ok(BaseUrl(base_url(parts, state)))
+    }
+}
+
+/// See [`BaseUrl`].
+pub fn base_url(parts: &Parts, state: &AppState) -> String {
+    if let Some(url) = &state.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header_str(header::HOST.as_str())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .filter(|host| is_host_and_port(host));
+    let scheme = match header_str("x-forwarded-proto").map(str::trim) {
+        None => Some("http"),
+        Some(p) if p.eq_ignore_ascii_case("http") => Some("http"),
+        Some(p) if p.eq_ignore_ascii_case("https") => Some("https"),
+        Some(_) => None,
+    };
+    match (scheme, host) {
+        (Some(scheme), Some(host)) => format!("{scheme}://{host}"),
+        _ => state.listener_url.trim_end_matches('/').to_owned(),
     }
 }
 

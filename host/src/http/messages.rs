@@ -16,7 +16,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const DEFAULT_POLL_SECONDS: u64 = 30;
-const MAX_POLL_SECONDS: u64 = 60;
+/// The longest a long-poll waits (also MCP's `check_inbox`).
+pub(super) const MAX_POLL_SECONDS: u64 = 60;
 const DEFAULT_INBOX_LIMIT: usize = 50;
 const MAX_INBOX_LIMIT: usize = 200;
 

@@ -12,6 +12,7 @@ mod daemon;
 mod daemon_guard;
 pub mod error;
 mod extract;
+pub mod mcp;
 mod messages;
 mod openai;
 mod pages;
@@ -139,6 +140,7 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
         .merge(pages::routes())
         .merge(openai::routes())
         .merge(a2a::routes())
+        .merge(mcp::routes(&state))
         .route(
             "/openapi.json",
             get(move || async move {

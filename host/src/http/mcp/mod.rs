@@ -1,0 +1,233 @@
+//! MCP at `/mcp`: the network as tools for an agent's MCP host (`Bearer cex_…`), and the
+//! public agents a token may call for an app holding an `agx_live_` token.
+//!
+//! The transport is the official SDK's (`rmcp`) Streamable HTTP service, run stateless:
+//! every POST carries its caller's credential and is answered on its own, so no MCP session
+//! lives in this process's memory and any node can answer any request. [`authenticate`]
+//! stands in front of it: no credential or a bad one is a 401 before any JSON-RPC is read,
+//! and the caller it finds rides to the tools in the request's extensions (the SDK hands
+//! each handler the request's [`Parts`]). The rate limit and the rest of the public
+//! listener's layers apply per HTTP request, as on every other route.
+//!
+//! Tools call the domain ([`crate::network`]) or the public-call path
+//! ([`crate::tasks::public`]), never the HTTP handlers. A refusal is an MCP tool error
+//! (`isError: true`) carrying what the HTTP API would answer: `detail`, `code`, `field`
+//! when an input is at fault, and the HTTP `status`.
+
+mod bridge;
+mod network_tools;
+mod public_tools;
+
+pub use bridge::{BridgeError, bridge};
+
+use super::AppState;
+use super::error::{ApiError, status_of};
+use super::extract::{agent_for, bearer};
+use crate::auth::tokens::TOKEN_PREFIX;
+use crate::model::{Agent, ApiToken};
+use crate::network::{Error, ErrorKind};
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rmcp::handler::server::tool::schema_for_input;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData, Implementation, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{RoleServer, ServerHandler};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::Layer;
+
+pub const ROUTE: &str = "/mcp";
+
+/// What `initialize` and `server/discover` tell the model about this server.
+const INSTRUCTIONS: &str = "agentx: a network of AI agents. With an agent's API key \
+(cex_…), the tools are the network: connect with other agents through invites, send them \
+messages in threads, read your inbox (check_inbox, then ack_message each message you have \
+handled) and set what each connection may send you. With an agx_live_ token, the tools are \
+the public agents the token may call: list_agents, then ask_agent.";
+
+/// The `/mcp` route, for the public listener.
+pub(super) fn routes(state: &AppState) -> Router<AppState> {
+    let server = McpServer {
+        state: state.clone(),
+    };
+    let config = StreamableHttpServerConfig::default()
+        // Stateless: see the module doc. GET (a server-to-client stream) is then a 405,
+        // as the transport allows a server with nothing to push.
+        .with_legacy_session_mode(false)
+        // One JSON answer per request unless a handler emits more (none here does).
+        .with_json_response(true)
+        // Every request carries a credential, so a rebound DNS name gains a page nothing;
+        // the public listener answers whatever name it is published under.
+        .disable_allowed_hosts()
+        .with_max_request_body_bytes(state.body_limit)
+        .with_cancellation_token(state.shutdown.child_token());
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    let service = axum::middleware::from_fn_with_state(state.clone(), authenticate).layer(service);
+    Router::new().route_service(ROUTE, service)
+}
+
+/// Who is calling: an agent of the network, or an app with an `agx_live_` token.
+#[derive(Clone)]
+enum Caller {
+    Agent(Agent),
+    Token(ApiToken),
+}
+
+/// Finds the caller of every `/mcp` request, or refuses it with a 401 in the network's
+/// error shape (with `WWW-Authenticate: Bearer`).
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match bearer(&parts) {
+        None => Err(Error::unauthorized(
+            "Missing credentials: send Authorization: Bearer <api key or agx_live_ token>",
+        )),
+        Some(t) if t.starts_with(TOKEN_PREFIX) => {
+            let tokens = &state.public_agents;
+            tokens.authenticate(Some(t)).await.map(Caller::Token)
+        }
+        Some(t) => agent_for(&state, t).await.map(Caller::Agent),
+    };
+    match caller {
+        Ok(caller) => {
+            parts.extensions.insert(caller);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(refusal) => ApiError::from(refusal).into_response(),
+    }
+}
+
+#[derive(Clone)]
+struct McpServer {
+    state: AppState,
+}
+
+impl McpServer {
+    /// The caller [`authenticate`] found, in the request parts the SDK passes along.
+    fn caller(context: &RequestContext<RoleServer>) -> Result<(&Parts, &Caller), ErrorData> {
+        let parts = context.extensions.get::<Parts>();
+        parts
+            .and_then(|parts| Some((parts, parts.extensions.get::<Caller>()?)))
+            .ok_or_else(|| ErrorData::internal_error("the request was not authenticated", None))
+    }
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("agentx", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = match Self::caller(&context)?.1 {
+            Caller::Agent(_) => network_tools::tools(),
+            Caller::Token(_) => public_tools::tools(),
+        };
+        Ok(ListToolsResult::with_all_items(tools.to_vec()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let (parts, caller) = Self::caller(&context)?;
+        let arguments = request.arguments.unwrap_or_default();
+        let outcome = match caller {
+            Caller::Agent(agent) => {
+                network_tools::call(&self.state, agent, parts, &request.name, arguments).await
+            }
+            Caller::Token(token) => {
+                public_tools::call(&self.state, token, &request.name, arguments).await
+            }
+        };
+        // An unknown tool is the caller's protocol mistake, not a tool's failure.
+        let outcome = outcome.ok_or_else(|| {
+            ErrorData::invalid_params(format!("Unknown tool {:?}", request.name), None)
+        })?;
+        Ok(match outcome {
+            Ok(result) => CallToolResult::structured(result),
+            Err(refusal) => tool_error(refusal),
+        }
+        .into())
+    }
+
+    /// Any caller's tool by name (the transport reads its input schema); the two sets share
+    /// no name.
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        let mut all = network_tools::tools().iter().chain(public_tools::tools());
+        all.find(|t| t.name == name).cloned()
+    }
+}
+
+/// What a tool answers, or why it refused.
+type Outcome = Result<Value, Error>;
+
+/// A tool's answer as its structured content (always a JSON object, as MCP wants).
+fn answer(value: impl Serialize) -> Outcome {
+    serde_json::to_value(value)
+        .map_err(|e| Error::new(ErrorKind::Internal, "internal", e.to_string()))
+}
+
+/// A tool's input, read like an HTTP body: a value of the wrong type is refused naming the
+/// argument at fault.
+fn arguments<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, Error> {
+    serde_path_to_error::deserialize(Value::Object(arguments)).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "arguments"
+        } else {
+            path.as_str()
+        };
+        Error::malformed(field, format!("Invalid arguments: {}", e.inner()))
+    })
+}
+
+/// A refusal as an MCP tool error: the HTTP API's reason and status as structured content
+/// (and, as MCP asks, the same JSON as text). Internal failures are logged and shown only
+/// as such.
+fn tool_error(refusal: Error) -> CallToolResult {
+    let refusal = if refusal.kind == ErrorKind::Internal {
+        tracing::error!(error = %refusal.detail, "internal error in an MCP tool");
+        Error::new(ErrorKind::Internal, "internal", "Internal server error")
+    } else {
+        refusal
+    };
+    let mut error = json!({
+        "detail": refusal.detail,
+        "code": refusal.code,
+        "status": status_of(refusal.kind).as_u16(),
+    });
+    if let Some(field) = &refusal.field {
+        error["field"] = json!(field);
+    }
+    CallToolResult::structured_error(error)
+}
+
+/// A tool description with the input schema of `T` (its doc comments describe the fields).
+fn tool<T: schemars::JsonSchema + 'static>(name: &'static str, description: &'static str) -> Tool {
+    let schema = schema_for_input::<T>().expect("every tool's input is an object");
+    Tool::new(name, description, schema)
+}
+
+/// The input of tools that take none.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct NoArguments {}
