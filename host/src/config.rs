@@ -404,6 +404,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn empty_config_is_all_defaults() {
@@ -456,5 +459,185 @@ mod tests {
     #[test]
     fn unknown_keys_are_not_fatal() {
         assert!(Config::parse(r#"{"server": {"prot": 1}, "extra": true}"#).is_ok());
+    }
+
+    /// Every key agentx.json knows, so that arbitrary documents reach the fields' own
+    /// deserialisers and not only the "unknown key" path.
+    const KEYS: &[&str] = &[
+        "server",
+        "policy",
+        "agents",
+        "bind",
+        "port",
+        "daemon_port",
+        "data_dir",
+        "plugin_cache_dir",
+        "public_url",
+        "admin_key",
+        "body_limit_bytes",
+        "rate_limit",
+        "per_second",
+        "burst",
+        "connections",
+        "max_connections",
+        "webhooks",
+        "allow_http",
+        "timeout_ms",
+        "plugin_health",
+        "degraded_after",
+        "watch",
+        "name",
+        "workspace",
+        "tier",
+        "mentions",
+        "access",
+        "responder",
+        "grants",
+        "limits",
+        "memory_mib",
+        "max_output_bytes",
+        "http_allow",
+        "support",
+        "a",
+    ];
+
+    /// Any JSON value, with object keys mostly drawn from [`KEYS`].
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop::sample::select(vec!["public", "private", "memory", "0.0.0.0", "::1", ""])
+                .prop_map(Value::from),
+            "\\PC{0,16}".prop_map(Value::from),
+        ];
+        let key =
+            prop_oneof![4 => prop::sample::select(KEYS).prop_map(str::to_owned), 1 => "\\PC{0,8}"];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(key.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Runs `f` with the warnings it logs captured as text.
+    fn warnings_of<T>(f: impl FnOnce() -> T) -> (T, String) {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        let out = tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
+        (out, text)
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn agent_id() -> impl Strategy<Value = String> {
+        "[a-z0-9_-]{1,64}"
+    }
+
+    proptest! {
+        /// Arbitrary text, arbitrary bytes read as a file and arbitrary JSON documents are
+        /// each a config or an error message; never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,64}|.{0,64}") {
+            let _ = Config::parse(&text);
+        }
+
+        #[test]
+        fn any_file_loads_or_is_refused(bytes in prop::collection::vec(any::<u8>(), 0..128)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("agentx.json");
+            std::fs::write(&path, &bytes).unwrap();
+            let _ = Config::load(&path);
+        }
+
+        #[test]
+        fn any_json_parses_or_names_the_field(value in any_json()) {
+            if let Err(message) = Config::parse(&value.to_string()) {
+                prop_assert!(!message.is_empty());
+            }
+        }
+
+        /// A valid config comes back with the values written, whatever they are.
+        #[test]
+        fn valid_configs_round_trip(
+            bind in any::<IpAddr>(),
+            port in any::<u16>(),
+            daemon_port in any::<u16>(),
+            body_limit in any::<usize>(),
+            per_second in 1..=u32::MAX,
+            public_url in proptest::option::of("\\PC{0,20}"),
+            id in agent_id(),
+            name in proptest::option::of("\\PC{0,20}"),
+            mentions in prop::collection::vec("\\PC{0,10}", 0..4),
+            public in any::<bool>(),
+            grants in prop::sample::subsequence(Capability::ALL.to_vec(), 0..=6),
+            timeout_ms in proptest::option::of(any::<u64>()),
+        ) {
+            let text = json!({
+                "server": {"bind": bind, "port": port, "daemon_port": daemon_port,
+                    "body_limit_bytes": body_limit, "public_url": public_url,
+                    "rate_limit": {"per_second": per_second}},
+                "agents": {&id: {"name": name, "mentions": mentions,
+                    "access": if public { "public" } else { "private" },
+                    "grants": grants.iter().map(|c| c.name()).collect::<Vec<_>>(), "limits": {"timeout_ms": timeout_ms}}},
+            })
+            .to_string();
+            let config = Config::parse(&text).map_err(TestCaseError::fail)?;
+            let server = &config.server;
+            prop_assert_eq!(
+                (server.bind, server.port, server.daemon_port, server.body_limit_bytes),
+                (bind, port, daemon_port, body_limit)
+            );
+            prop_assert_eq!(server.rate_limit.per_second.get(), per_second);
+            prop_assert_eq!(&server.public_url, &public_url);
+            let agent = &config.agents[&id];
+            prop_assert_eq!(&agent.name, &name);
+            prop_assert_eq!(&agent.mentions, &mentions);
+            prop_assert_eq!(agent.access == Access::Public, public);
+            prop_assert_eq!(&agent.grants, &grants);
+            prop_assert_eq!(agent.limits.timeout_ms, timeout_ms);
+        }
+
+        /// A key agentx does not know, at any level, is not fatal and is warned about by
+        /// its full path.
+        #[test]
+        fn unknown_keys_warn(
+            key in "[a-z_]{1,12}x",
+            at in 0..4usize,
+            value in any_json(),
+        ) {
+            let mut config = json!({"server": {"webhooks": {}}, "agents": {"a": {"limits": {}}}});
+            let (parent, path) = match at {
+                0 => (&mut config, key.clone()),
+                1 => (&mut config["server"], format!("server.{key}")),
+                2 => (&mut config["server"]["webhooks"], format!("server.webhooks.{key}")),
+                _ => (&mut config["agents"]["a"], format!("agents.a.{key}")),
+            };
+            parent[&key] = value;
+            let (parsed, logged) = warnings_of(|| Config::parse(&config.to_string()));
+            prop_assert!(parsed.is_ok(), "{:?}", parsed.err());
+            prop_assert!(logged.contains("unknown config key ignored"), "{}", logged);
+            prop_assert!(logged.contains(&path), "{} not in {}", path, logged);
+        }
     }
 }

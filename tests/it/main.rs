@@ -16,6 +16,7 @@ mod crash;
 mod daemon_lock;
 mod examples;
 mod flow;
+mod fuzz;
 mod inputs;
 mod limits;
 mod listener;

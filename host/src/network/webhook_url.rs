@@ -57,6 +57,8 @@ impl WebhookRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::address::tests::special_by_oracle;
+    use proptest::prelude::*;
 
     #[test]
     fn strict_rules() {
@@ -103,5 +105,74 @@ mod tests {
                 .is_ok()
         );
         assert!(rules.check("webhook_url", "ftp://127.0.0.1/").is_err());
+    }
+
+    /// URL-ish strings: arbitrary text, and URLs assembled from the parts the guard looks
+    /// at (scheme, credentials, every host syntax `url` accepts, port, path).
+    fn url_like() -> impl Strategy<Value = String> {
+        let scheme = prop::sample::select(vec![
+            "https://",
+            "http://",
+            "HTTPS://",
+            "ftp://",
+            "file://",
+            "https:",
+            "https:///",
+            "",
+        ]);
+        let credentials = prop::sample::select(vec!["", "user@", "user:pw@", ":pw@", "@"]);
+        let host = prop_oneof![
+            any::<[u8; 4]>().prop_map(|b| format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])),
+            any::<u32>().prop_map(|n| n.to_string()),
+            any::<u32>().prop_map(|n| format!("0x{n:x}")),
+            any::<[u16; 8]>().prop_map(|s| format!("[{}]", std::net::Ipv6Addr::from(s))),
+            any::<[u8; 4]>().prop_map(|b| format!("[::ffff:{}.{}.{}.{}]", b[0], b[1], b[2], b[3])),
+            "[a-z0-9.-]{0,20}(\\.localhost|\\.com|\\.)?",
+            "\\PC{0,12}",
+            Just("localhost".to_owned()),
+            Just("LOCALHOST.".to_owned()),
+            Just("127.1".to_owned()),
+            Just("0177.0.0.1".to_owned()),
+        ];
+        let rest = "(:[0-9]{0,6})?(/\\PC{0,10})?";
+        prop_oneof![
+            "\\PC{0,40}",
+            ".{0,40}",
+            (scheme, credentials, host, rest).prop_map(|(s, c, h, r)| format!("{s}{c}{h}{r}")),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the string, the strict guard answers without panicking, and what it
+        /// accepts is https, carries no credentials, and names a public host: a dotted name
+        /// outside localhost, or an address the independent oracle calls public.
+        #[test]
+        fn accepted_urls_are_https_to_a_public_host(raw in url_like()) {
+            let Ok(url) = WebhookRules::default().check("webhook_url", &raw) else {
+                return Ok(());
+            };
+            prop_assert_eq!(url.scheme(), "https", "{}", raw);
+            prop_assert!(url.username().is_empty() && url.password().is_none(), "{}", raw);
+            match url.host() {
+                Some(Host::Domain(name)) => {
+                    let name = name.trim_end_matches('.').to_ascii_lowercase();
+                    prop_assert!(name.contains('.') && name != "localhost", "{}", raw);
+                    prop_assert!(!name.ends_with(".localhost"), "{}", raw);
+                }
+                Some(Host::Ipv4(ip)) => prop_assert!(!special_by_oracle(ip.into()), "{}", raw),
+                Some(Host::Ipv6(ip)) => prop_assert!(!special_by_oracle(ip.into()), "{}", raw),
+                None => prop_assert!(false, "{} accepted without a host", raw),
+            }
+        }
+
+        /// The relaxed rules still refuse anything but http(s), without panicking.
+        #[test]
+        fn relaxed_rules_keep_to_http(raw in url_like()) {
+            let rules = WebhookRules { allow_http: true, allow_private: true };
+            if let Ok(url) = rules.check("webhook_url", &raw) {
+                prop_assert!(matches!(url.scheme(), "http" | "https"), "{}", raw);
+                prop_assert!(url.host().is_some(), "{}", raw);
+            }
+        }
     }
 }
