@@ -397,7 +397,13 @@ fn check(
     route: &Route,
     (status, kind, text): (StatusCode, String, String),
 ) -> Result<(), TestCaseError> {
-    prop_assert!(!status.is_server_error(), "{status} {text}");
+    // The one 5xx the contract has for a body: the agent's own reply over its plugin's
+    // output limit (echo repeats a message over 64 KiB) is the plugin failing, a 502.
+    let plugin_over_limit = status == StatusCode::BAD_GATEWAY && text.contains("over its limit");
+    prop_assert!(
+        !status.is_server_error() || plugin_over_limit,
+        "{status} {text}"
+    );
     if status.is_success() && kind.starts_with("text/event-stream") {
         return Ok(());
     }
