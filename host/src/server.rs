@@ -198,6 +198,9 @@ pub async fn start(
         network.store().clone(),
         network.clock().clone(),
     ));
+    // Should the lease be lost (its database connection failed), a node starting meanwhile
+    // may fail this one's working tasks; their ends, when they come, are recorded anyway.
+    let runner_lease = a2a.start_running(CancellationToken::new()).await?;
     let state = AppState {
         network: network.clone(),
         sessions: Arc::new(SessionTokens::new(&jwt_secret)),
@@ -251,6 +254,11 @@ pub async fn start(
     if let Some(watcher) = watcher {
         running.tasks.spawn(watcher);
     }
+    let stopping = shutdown.clone();
+    running.tasks.spawn(async move {
+        stopping.cancelled().await;
+        drop(runner_lease);
+    });
     running.tasks.spawn(flush_presence(network, shutdown));
     tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx is serving");
     Ok(running)

@@ -207,3 +207,55 @@ async fn a_message_taken_before_a_crash_is_answered_once_after_restart() {
     );
     server.crash().await;
 }
+
+/// An A2A task still working when its server is killed does not stay working: the next
+/// start on the same data fails it, with a reason its client reads in `GetTask`, and
+/// `SubscribeToTask` says it has ended.
+#[tokio::test]
+async fn an_a2a_task_working_at_a_crash_is_failed_by_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = (dir.path().join("agentx.json"), dir.path().join("data"));
+    // A public agent still answering (for 30 s) when the process dies.
+    let slow = repo("tests/fixtures/plugins/loop-long.toml");
+    let agents =
+        json!({"agents": {"slow": {"name": "Slow", "access": "public", "responder": slow}}});
+    std::fs::write(&config, agents.to_string()).unwrap();
+    let env = [("AGENTX_ADMIN_KEY", "crash-test-admin-key")];
+    let server = Serve::start_with_env(&config, &data, &env).await;
+    let http = reqwest::Client::new();
+    let request = http
+        .post(format!("{}/tokens", server.daemon))
+        .header("x-admin-key", env[0].1)
+        .json(&json!({"name": "app", "scopes": ["agent:slow"]}));
+    let (status, _, created) = send(request).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    let rpc = |base: &str, method: &str, params: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        send(
+            http.post(format!("{base}/a2a/slow"))
+                .bearer_auth(&token)
+                .header("A2A-Version", "1.0")
+                .json(&body),
+        )
+    };
+    let message = json!({"role": "ROLE_USER", "messageId": "m-1", "parts": [{"text": "hi"}]});
+    let params = json!({"message": message, "configuration": {"returnImmediately": true}});
+    let (_, _, sent) = rpc(&server.base, "SendMessage", params).await;
+    let task = &sent["result"]["task"];
+    assert_eq!(task["status"]["state"], "TASK_STATE_WORKING", "{sent}");
+    let id = task["id"].clone();
+    server.crash().await;
+
+    let server = Serve::start_with_env(&config, &data, &env).await;
+    let (_, _, got) = rpc(&server.base, "GetTask", json!({"id": id})).await;
+    let status = &got["result"]["status"];
+    assert_eq!(status["state"], "TASK_STATE_FAILED", "{got}");
+    let reason = status["message"]["parts"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("restarted or crashed"), "{got}");
+    let (_, _, followed) = rpc(&server.base, "SubscribeToTask", json!({"id": id})).await;
+    assert_eq!(followed["error"]["code"], -32004, "{followed}");
+    server.crash().await;
+}

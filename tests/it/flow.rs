@@ -210,7 +210,7 @@ async fn login_needs_email_and_key() {
 }
 
 /// Both listeners answer `/health`; `/openapi.json` documents every JSON route of the public
-/// listener.
+/// listener, the protocols' (OpenAI, A2A, MCP) included.
 #[tokio::test]
 async fn health_and_openapi() {
     let srv = TestServer::start().await;
@@ -250,6 +250,13 @@ async fn health_and_openapi() {
         ("/webhooks/deliveries/{id}/replay", "post"),
         ("/api/public/agents/{id}/messages", "post"),
         ("/api/task/stream", "get"),
+        ("/v1/chat/completions", "post"),
+        ("/v1/models", "get"),
+        ("/a2a", "get"),
+        ("/a2a/{id}/.well-known/agent-card.json", "get"),
+        ("/a2a/{id}", "post"),
+        ("/mcp", "post"),
+        ("/mcp", "get"),
         ("/health", "get"),
     ] {
         assert!(
@@ -275,6 +282,7 @@ async fn health_and_openapi() {
         ("OutgoingMessage", &["to_agent_id", "content"]),
         ("AcceptInvite", &["invite_code"]),
         ("PublicMessage", &["message"]),
+        ("CompletionRequest", &["model", "messages"]),
     ] {
         let required = schemas[schema]["required"].as_array().unwrap();
         for field in fields {

@@ -492,6 +492,41 @@ async fn mcp_refuses_callers_without_a_valid_key() {
     }
 }
 
+/// `GET /mcp`, where a stateful server would open its server-to-client stream, is a 405
+/// with `Allow: POST` and a JSON reason, with a valid key, a wrong one or none (a client
+/// learns the method is wrong before anything else); the transport still answers POSTs.
+#[tokio::test]
+async fn get_mcp_is_method_not_allowed() {
+    let srv = TestServer::start().await;
+    let alice = srv.register("alice").await;
+    for key in [Some(alice.key.as_str()), Some("cex_nope"), None] {
+        let mut request = srv
+            .http
+            .get(format!("{}/mcp", srv.base))
+            .header("accept", "text/event-stream");
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let (status, headers, body) = crate::common::send(request).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{key:?}: {body}");
+        assert_eq!(headers["allow"], "POST", "{key:?}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{key:?}: {headers:?}"
+        );
+        assert_eq!(body["code"], "method_not_allowed", "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("POST"), "{body}");
+    }
+    let whoami = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                        "params": {"name": "whoami", "arguments": {}}});
+    let (status, _, body) = mcp_post(&srv, Some(&alice.key), &whoami).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["structuredContent"]["id"], json!(alice.id));
+}
+
 /// MCP requests count against the caller's rate limit like any other request, and a
 /// refused one is a 429 with `Retry-After`.
 #[tokio::test]

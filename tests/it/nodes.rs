@@ -462,6 +462,62 @@ async fn a_hosted_agent_runs_on_one_node_and_moves_when_it_dies() {
     assert_eq!(echo_calls(&nodes, 0).await + echo_calls(&nodes, 1).await, 1);
 }
 
+/// An A2A task is its node's to finish: a node starting while that node lives leaves the
+/// task working; once that node is SIGKILLed, the next node to start fails it, and any node
+/// reads it failed, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_a2a_task_of_a_dead_node_is_failed_by_the_next_start() {
+    let slow = crate::common::repo("tests/fixtures/plugins/loop-long.toml");
+    let config = json!({"server": {"admin_key": "nodes-admin-key"},
+                        "agents": {"slow": {"name": "Slow", "access": "public", "responder": slow}}});
+    let Some(mut nodes) = Nodes::on_fresh_database(config).await else {
+        return;
+    };
+    nodes.start(1).await;
+    let created = send(
+        nodes
+            .http
+            .post(format!("{}/tokens", nodes.nodes[0].daemon))
+            .header("x-admin-key", "nodes-admin-key")
+            .json(&json!({"name": "app", "scopes": ["agent:slow"]})),
+    )
+    .await
+    .2;
+    let token = created["token"].as_str().expect("a token").to_owned();
+    let http = nodes.http.clone();
+    let rpc = |base: &str, method: &str, params: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        send(
+            http.post(format!("{base}/a2a/slow"))
+                .bearer_auth(&token)
+                .header("A2A-Version", "1.0")
+                .json(&body),
+        )
+    };
+    let message = json!({"role": "ROLE_USER", "messageId": "m-1", "parts": [{"text": "hi"}]});
+    let params = json!({"message": message, "configuration": {"returnImmediately": true}});
+    let sent = rpc(nodes.base(0), "SendMessage", params).await.2;
+    let id = sent["result"]["task"]["id"].clone();
+    assert!(id.is_string(), "{sent}");
+    let state = |got: &Value| got["result"]["status"]["state"].clone();
+
+    nodes.start(1).await;
+    let got = rpc(nodes.base(1), "GetTask", json!({"id": id})).await.2;
+    assert_eq!(state(&got), "TASK_STATE_WORKING", "its node lives: {got}");
+
+    nodes.nodes.remove(0).crash().await;
+    nodes.start(1).await;
+    for node in 0..2 {
+        let got = rpc(nodes.base(node), "GetTask", json!({"id": id})).await.2;
+        assert_eq!(state(&got), "TASK_STATE_FAILED", "node {node}: {got}");
+        let reason = &got["result"]["status"]["message"]["parts"][0]["text"];
+        assert!(
+            reason.as_str().unwrap().contains("restarted or crashed"),
+            "{got}"
+        );
+    }
+}
+
 /// Three nodes run the webhook deliverer on one outbox: each delivery is claimed by one of
 /// them, so Bob's webhook gets every message once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

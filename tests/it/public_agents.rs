@@ -247,6 +247,117 @@ async fn split_mode_forwards_and_fails_fast_without_daemon() {
     front.stop().await;
 }
 
+/// Split mode serves the protocols where the contract puts them, on the public listener:
+/// the front of `--role public` answers OpenAI-compatible chat, A2A (cards whose URLs name
+/// the front, JSON-RPC, streamed tasks) and MCP (a token's tools, an agent's, GET refused)
+/// as the daemon process's own public listener does, refusals included; the daemon makes
+/// the checks.
+#[tokio::test]
+async fn split_mode_serves_the_protocols_on_both_public_listeners() {
+    let srv = TestServer::start_with(agents).await;
+    let (_, app) = token(&srv, &["agent:echo"], None).await;
+    let alice = srv.register("alice").await;
+    let mut config = Config::default();
+    config.server.port = 0;
+    let front = agentx::server::start_public(&config, srv.daemon.parse().unwrap())
+        .await
+        .unwrap();
+    let http = &srv.http;
+    let json_of = |request: reqwest::RequestBuilder| crate::common::send(request);
+    for base in [srv.base.clone(), format!("http://{}", front.public_addr)] {
+        // OpenAI-compatible chat.
+        let (status, _, models) =
+            json_of(http.get(format!("{base}/v1/models")).bearer_auth(&app)).await;
+        assert_eq!(status, StatusCode::OK, "{base}: {models}");
+        assert_eq!(models["data"][0]["id"], "echo", "{base}: {models}");
+        let completion = json!({"model": "echo", "messages": [{"role": "user", "content": "hi"}]});
+        let (status, headers, reply) = json_of(
+            http.post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(&app)
+                .json(&completion),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{base}: {reply}");
+        assert_eq!(reply["choices"][0]["message"]["content"], "echo: hi");
+        assert!(headers.contains_key("x-chat-id"), "{base}: {headers:?}");
+        let (status, _, refused) = json_of(
+            http.post(format!("{base}/v1/chat/completions"))
+                .bearer_auth("agx_live_nope")
+                .json(&completion),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{base}: {refused}");
+        assert_eq!(
+            refused["error"]["type"], "authentication_error",
+            "{refused}"
+        );
+
+        // A2A: the card names this listener; a send completes; a stream streams.
+        let card_url = format!("{base}/a2a/echo/.well-known/agent-card.json");
+        let (status, _, card) = json_of(http.get(card_url)).await;
+        assert_eq!(status, StatusCode::OK, "{base}: {card}");
+        assert_eq!(
+            card["supportedInterfaces"][0]["url"],
+            format!("{base}/a2a/echo"),
+            "{card}"
+        );
+        let rpc = |method: &str, id: &str| {
+            let message = json!({"role": "ROLE_USER", "messageId": id, "parts": [{"text": "hi"}]});
+            http.post(format!("{base}/a2a/echo"))
+                .bearer_auth(&app)
+                .header("A2A-Version", "1.0")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method,
+                              "params": {"message": message}}))
+        };
+        let (status, _, sent) = json_of(rpc("SendMessage", "m-1")).await;
+        assert_eq!(status, StatusCode::OK, "{base}: {sent}");
+        let task = &sent["result"]["task"];
+        assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED", "{sent}");
+        assert_eq!(task["artifacts"][0]["parts"][0]["text"], "echo: hi");
+        let streamed = rpc("SendStreamingMessage", "m-2").send().await.unwrap();
+        assert!(
+            streamed.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let body = streamed.text().await.unwrap();
+        assert!(body.contains("TASK_STATE_COMPLETED"), "{base}: {body}");
+        let (status, _, _) = json_of(
+            http.post(format!("{base}/a2a/secret"))
+                .bearer_auth(&app)
+                .json(&json!({})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{base}");
+
+        // MCP: a token's tools and an agent's; no stream to GET.
+        let mcp = |key: &str, method: &str, params: Value| {
+            http.post(format!("{base}/mcp"))
+                .bearer_auth(key)
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        };
+        let ask = json!({"name": "ask_agent", "arguments": {"agent": "echo", "message": "hi"}});
+        let (status, _, asked) = json_of(mcp(&app, "tools/call", ask)).await;
+        assert_eq!(status, StatusCode::OK, "{base}: {asked}");
+        assert_eq!(
+            asked["result"]["structuredContent"]["content"], "echo: hi",
+            "{asked}"
+        );
+        let whoami = json!({"name": "whoami", "arguments": {}});
+        let (status, _, me) = json_of(mcp(&alice.key, "tools/call", whoami)).await;
+        assert_eq!(status, StatusCode::OK, "{base}: {me}");
+        assert_eq!(me["result"]["structuredContent"]["id"], json!(alice.id));
+        let (status, _, _) = json_of(mcp("cex_nope", "tools/list", json!({}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{base}");
+        let (status, headers, _) = json_of(http.get(format!("{base}/mcp"))).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{base}");
+        assert_eq!(headers["allow"], "POST", "{base}");
+    }
+    front.stop().await;
+}
+
 /// A public agent whose responder keeps failing is marked degraded after 5 consecutive
 /// failures and from then on answers 503 without running; one with no responder at all
 /// answers 503 too. A reload giving both a working plugin brings them back.

@@ -19,16 +19,14 @@ use crate::hosted::HostedAgent;
 use crate::model::{A2aState, A2aTask, ApiToken};
 use crate::network::{Error, ErrorKind};
 use crate::tasks::a2a::{A2aSend, A2aTasks, Started};
-use crate::tasks::events::{EventKind, TaskEvent};
 use crate::tasks::public::MAX_CHAT_ID_CHARS;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -36,23 +34,32 @@ use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::broadcast;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/a2a", get(directory))
-        .route("/a2a/{id}/.well-known/agent-card.json", get(agent_card))
-        .route("/a2a/{id}", post(rpc))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(directory))
+        .routes(routes!(agent_card))
+        .routes(routes!(rpc))
 }
 
-/// The cards of every public agent.
+/// The A2A 1.0 agent cards of every public agent (their URLs absolute).
+#[utoipa::path(get, path = "/a2a", tag = "a2a",
+    responses((status = 200, body = Vec<Value>, description = "one agent card per public agent")))]
 async fn directory(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> Json<Vec<Value>> {
     let agents = state.public_agents.public();
     Json(agents.iter().map(|agent| card(&base, agent)).collect())
 }
 
-/// A public agent's card; 404 for any other id, private agents included.
+/// A public agent's A2A 1.0 agent card: its JSON-RPC endpoint (`/a2a/{id}`, A2A 1.0 and
+/// 0.3), capabilities (streaming, no push notifications), skills from its plugin, and the
+/// `agx_live_` bearer scheme. 404 for any other id, private agents included.
+#[utoipa::path(get, path = "/a2a/{id}/.well-known/agent-card.json", tag = "a2a",
+    params(("id" = String, Path, description = "the public agent's id")),
+    responses(
+        (status = 200, body = Value, description = "the agent card"),
+        (status = 404, description = "no public agent with this id")))]
 async fn agent_card(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
@@ -253,7 +260,26 @@ fn envelope(id: &Value, outcome: Result<Value, RpcError>) -> Value {
     }
 }
 
-/// JSON-RPC at `/a2a/{id}`: the public endpoint's checks as HTTP statuses, then the call.
+/// A2A JSON-RPC 2.0: `SendMessage`, `SendStreamingMessage` (SSE), `GetTask`, `ListTasks`,
+/// `CancelTask`, `SubscribeToTask` with `A2A-Version: 1.0`; A2A 0.3's `message/send`,
+/// `message/stream`, `tasks/get`, `tasks/cancel`, `tasks/resubscribe` without it. The
+/// public endpoint's checks come first, as HTTP statuses; after them every answer is 200,
+/// a JSON-RPC response (an `error` object with A2A's codes when the call fails), or for the
+/// streaming methods Server-Sent Events of JSON-RPC responses.
+#[utoipa::path(post, path = "/a2a/{id}", tag = "a2a",
+    security(("agx_live" = [])),
+    params(("id" = String, Path, description = "the public agent's id"),
+        ("A2A-Version" = Option<String>, Header,
+            description = "`1.0` for A2A 1.0; absent (or `0.3`) for A2A 0.3")),
+    request_body(content = Value, description = "a JSON-RPC 2.0 request object",
+        content_type = "application/json"),
+    responses(
+        (status = 200, description = "a JSON-RPC response, or SSE of them for the streaming methods",
+            content((Value = "application/json"), (String = "text/event-stream"))),
+        (status = 401, description = "no token, or an unknown, revoked or expired one"),
+        (status = 403, description = "the token lacks the agent's scope, or the agent is not public"),
+        (status = 404, description = "no such agent"),
+        (status = 413, description = "body over the limit")))]
 async fn rpc(
     State(state): State<AppState>,
     Path(agent): Path<String>,
@@ -454,7 +480,7 @@ async fn send(call: Call, raw: Value, streaming: bool) -> Response {
         request.configuration.return_immediately || request.configuration.blocking == Some(false);
     // NB: subscribed before the task is looked up, so a replayed task still working cannot
     // end unseen in between.
-    let events = call.state.tasks.events().subscribe();
+    let ends = call.state.a2a.ends();
     let (task, outcome) = match call.state.a2a.start(&call.token, &call.agent, send).await {
         Ok(Started::New(task, prepared)) => {
             let a2a = call.state.a2a.clone();
@@ -470,7 +496,7 @@ async fn send(call: Call, raw: Value, streaming: bool) -> Response {
         }
         Ok(Started::Replayed(task)) => {
             let a2a = call.state.a2a.clone();
-            let outcome = watch(events, task.clone(), a2a, call.token.clone());
+            let outcome = follow(a2a, ends, task.clone(), call.token.clone());
             (task, futures_util::future::Either::Right(outcome))
         }
         Err(e) => return call.answer(Err(e.into())),
@@ -486,48 +512,19 @@ async fn send(call: Call, raw: Value, streaming: bool) -> Response {
     call.answer(result)
 }
 
-/// Between looks at the store while following a task that another process may be running
-/// (a node of the same database), or that no one runs any more (its process died).
-const RECHECK_EVERY: Duration = Duration::from_secs(2);
-/// How long a call follows a task before answering with it as it is (still working).
-const FOLLOW_AT_MOST: Duration = Duration::from_secs(120);
-
-/// How a task still working ends: learnt from this process's task events (`events`,
-/// subscribed before `task` was read), or from the store, read again every
-/// [`RECHECK_EVERY`]; after [`FOLLOW_AT_MOST`], the task as it then is.
-async fn watch(
-    mut events: broadcast::Receiver<TaskEvent>,
-    mut task: A2aTask,
+/// How `task` (read after `ends` was subscribed) ends, followed by `a2a` for `token`.
+async fn follow(
     a2a: Arc<A2aTasks>,
+    ends: broadcast::Receiver<A2aTask>,
+    task: A2aTask,
     token: ApiToken,
 ) -> Result<A2aTask, Error> {
-    let give_up = tokio::time::Instant::now() + FOLLOW_AT_MOST;
-    while task.state == A2aState::Working && tokio::time::Instant::now() < give_up {
-        match tokio::time::timeout(RECHECK_EVERY, events.recv()).await {
-            Ok(Ok(event)) if event.task.task_id == task.id && event.kind.is_last() => {
-                if event.kind == EventKind::Done {
-                    task.state = A2aState::Completed;
-                    task.reply = Some(event.content.unwrap_or_default());
-                } else {
-                    task.state = A2aState::Failed;
-                    task.error = event.error;
-                }
-                task.updated_at = event.at;
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(broadcast::error::RecvError::Closed)) => break,
-            // Missed events, or none for a while: the store knows.
-            Ok(Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => {
-                task = a2a.get(&token, &task.agent, &task.id).await?;
-            }
-        }
-    }
-    Ok(task)
+    a2a.follow(ends, task, &token).await
 }
 
 /// A task as Server-Sent Events of JSON-RPC responses: the task as it is, then (when it
 /// was working) its reply as an artifact update and its last status update (`working`
-/// still, when the task did not end within [`FOLLOW_AT_MOST`]).
+/// still, when the task did not end while [`A2aTasks::follow`] followed it).
 fn stream(
     call: Call,
     task: A2aTask,
@@ -607,7 +604,7 @@ async fn subscribe(call: Call, raw: Value) -> Response {
         Ok(request) => request,
         Err(e) => return call.answer(Err(e)),
     };
-    let events = call.state.tasks.events().subscribe();
+    let ends = call.state.a2a.ends();
     let task = match call
         .state
         .a2a
@@ -625,7 +622,7 @@ async fn subscribe(call: Call, raw: Value) -> Response {
         return call.answer(Err(ended));
     }
     let a2a = call.state.a2a.clone();
-    let outcome = watch(events, task.clone(), a2a, call.token.clone());
+    let outcome = follow(a2a, ends, task.clone(), call.token.clone());
     stream(call, task, outcome)
 }
 

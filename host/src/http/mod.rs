@@ -12,6 +12,7 @@ mod daemon;
 mod daemon_guard;
 pub mod error;
 mod extract;
+mod forward;
 pub mod mcp;
 mod messages;
 mod openai;
@@ -74,7 +75,14 @@ pub struct AppState {
     info(title = "agentx", description = "A self-hosted network for AI agents."),
     modifiers(&SecuritySchemes),
     tags((name = "auth"), (name = "connections"), (name = "permissions"), (name = "messages"),
-        (name = "admin"), (name = "webhooks"), (name = "public agents"), (name = "meta"))
+        (name = "admin"), (name = "webhooks"), (name = "public agents"),
+        (name = "openai", description = "The OpenAI-compatible chat API over public agents: \
+            base URL `<agentx>/v1`, an `agx_live_` token as the API key, the agent's id as the model."),
+        (name = "a2a", description = "A2A 1.0 (and 0.3) over public agents: agent cards and \
+            JSON-RPC."),
+        (name = "mcp", description = "MCP's Streamable HTTP transport: the network as tools \
+            for an agent, the public agents for a token."),
+        (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -117,7 +125,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(webhooks::routes())
         .merge(public_agents::routes())
+        .merge(protocol_routes())
         .routes(routes!(health))
+}
+
+/// The protocol front-ends' routes: OpenAI-compatible chat, A2A, MCP.
+fn protocol_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(openai::routes())
+        .merge(a2a::routes())
+        .merge(mcp::routes())
 }
 
 /// The OpenAPI document of the public listener, built once from the routes themselves (so
@@ -138,9 +155,6 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
     );
     let router = router
         .merge(pages::routes())
-        .merge(openai::routes())
-        .merge(a2a::routes())
-        .merge(mcp::routes(&state))
         .route(
             "/openapi.json",
             get(move || async move {
@@ -152,14 +166,16 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
         )
         // NB: after every route, since it applies to the method routers registered so far.
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found);
+        .fallback(not_found)
+        .layer(mcp::transport(&state));
     facing_the_internet(router, rate, state.body_limit, state.shutdown.clone()).with_state(state)
 }
 
-/// Split mode's public listener (`agentx serve --role public`): the public-agent routes,
-/// answered by the daemon of another process, and `/health`.
+/// Split mode's public listener (`agentx serve --role public`): the public-agent and
+/// protocol routes, answered by the daemon of another process, and `/health`.
 pub fn split_public_router(state: public_agents::SplitState, rate: RateLimit) -> Router {
     let router = public_agents::split_routes()
+        .merge(forward::split_routes())
         .route("/health", get(health))
         .fallback(not_found);
     facing_the_internet(router, rate, state.body_limit, state.shutdown.clone()).with_state(state)
@@ -188,7 +204,12 @@ fn facing_the_internet<S: Clone + Send + Sync + 'static>(
 
 /// The daemon listener's router (loopback only). Its errors are `{"error": "..."}`.
 pub fn daemon_router(state: AppState) -> Router {
+    let protocols = protocol_routes()
+        .split_for_parts()
+        .0
+        .method_not_allowed_fallback(method_not_allowed);
     daemon::routes()
+        .merge(forward::daemon_routes(protocols, &state))
         .route("/health", get(health))
         .method_not_allowed_fallback(|| async {
             let error = json!({"error": "Method not allowed"});

@@ -17,18 +17,19 @@ use crate::model::ChatRole;
 use crate::network::Error;
 use crate::tasks::public::PublicCall;
 use crate::tasks::{TaskError, TaskResult};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::convert::Infallible;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The channel label of OpenAI-compatible calls, on the task stream.
 pub const OPENAI: &str = "openai";
@@ -36,24 +37,32 @@ pub const OPENAI: &str = "openai";
 /// The header that names (and, on replies, reports) the chat session.
 static CHAT_ID: HeaderName = HeaderName::from_static("x-chat-id");
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/chat/completions", post(completions))
-        .route("/v1/models", get(models))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(completions))
+        .routes(routes!(models))
 }
 
-#[derive(Deserialize)]
+/// A chat completion request; fields OpenAI defines and agents cannot use (`temperature`,
+/// `tools`, …) are accepted and ignored.
+#[derive(Deserialize, ToSchema)]
 struct CompletionRequest {
+    /// The public agent's id.
     model: String,
+    /// The conversation; the last `user` message is what the agent is asked.
     messages: Vec<ChatMessage>,
+    /// Answer as `chat.completion.chunk` Server-Sent Events, then `data: [DONE]`.
     #[serde(default)]
     stream: bool,
-    /// OpenAI's end-user id; here, the chat session to continue.
+    /// OpenAI's end-user id; here, the chat session to continue (as the `X-Chat-Id`
+    /// header).
+    #[schema(max_length = 128)]
     user: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ChatMessage {
+    /// `user`, `assistant`, `system`, …
     role: String,
     /// A string, or content parts of which the `text` ones count.
     #[serde(default)]
@@ -77,6 +86,24 @@ impl ChatMessage {
 }
 
 /// One reply of the agent, in OpenAI's chat completion shape (or, streamed, as chunks).
+/// `usage` counts characters, not tokens. Refusals are OpenAI's
+/// `{"error": {"message", "type", "code"}}`, with the public endpoint's statuses.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
+    security(("agx_live" = [])),
+    params(("X-Chat-Id" = Option<String>, Header,
+        description = "the chat session to continue, when the body has no `user`")),
+    request_body = CompletionRequest,
+    responses(
+        (status = 200, description = "the reply; its `X-Chat-Id` header names the chat session",
+            content((ChatCompletion = "application/json"),
+                (String = "text/event-stream"))),
+        (status = 400, description = "not a chat completion request, or no user message"),
+        (status = 401, description = "no token, or an unknown, revoked or expired one"),
+        (status = 403, description = "the token lacks the agent's scope, or the agent is not public"),
+        (status = 404, description = "no such agent"),
+        (status = 413, description = "body over the limit"),
+        (status = 502, description = "the plugin failed"),
+        (status = 503, description = "the agent's plugin is degraded, or it has no responder")))]
 async fn completions(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -162,34 +189,79 @@ struct Completion {
     prompt_chars: usize,
 }
 
+/// A `chat.completion` object.
+#[derive(Serialize, ToSchema)]
+struct ChatCompletion {
+    /// `chatcmpl-` and the task id.
+    id: String,
+    /// Always `chat.completion`.
+    object: &'static str,
+    /// Unix seconds.
+    created: i64,
+    /// The agent's id.
+    model: String,
+    /// One choice: the agent's reply.
+    choices: Vec<Choice>,
+    usage: Usage,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Choice {
+    index: u32,
+    message: AssistantMessage,
+    /// Always `stop`.
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AssistantMessage {
+    /// Always `assistant`.
+    role: &'static str,
+    /// The reply; empty when the agent chose not to answer.
+    content: String,
+}
+
+/// Sizes in characters (Unicode scalar values): plugins have no tokenizer.
+#[derive(Serialize, ToSchema)]
+struct Usage {
+    /// The characters of the message the agent was asked.
+    prompt_tokens: usize,
+    /// The characters of the reply.
+    completion_tokens: usize,
+    total_tokens: usize,
+}
+
 impl Completion {
-    fn usage(&self, reply: &str) -> Value {
+    fn usage(&self, reply: &str) -> Usage {
         let completion = reply.chars().count();
-        json!({
-            "prompt_tokens": self.prompt_chars,
-            "completion_tokens": completion,
-            "total_tokens": self.prompt_chars + completion,
-        })
+        Usage {
+            prompt_tokens: self.prompt_chars,
+            completion_tokens: completion,
+            total_tokens: self.prompt_chars + completion,
+        }
     }
 
     /// The `chat.completion` object.
-    fn whole(&self, result: &TaskResult) -> Value {
-        json!({
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": result.content},
-                "finish_reason": "stop",
+    fn whole(&self, result: &TaskResult) -> ChatCompletion {
+        ChatCompletion {
+            id: self.id.clone(),
+            object: "chat.completion",
+            created: self.created,
+            model: self.model.clone(),
+            choices: vec![Choice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: result.content.clone(),
+                },
+                finish_reason: "stop",
             }],
-            "usage": self.usage(&result.content),
-        })
+            usage: self.usage(&result.content),
+        }
     }
 
     /// A `chat.completion.chunk` with `delta`, `finish_reason` and `usage` (when given).
-    fn chunk(&self, delta: Value, finish: Option<&str>, usage: Option<Value>) -> Event {
+    fn chunk(&self, delta: Value, finish: Option<&str>, usage: Option<Usage>) -> Event {
         let mut chunk = json!({
             "id": self.id,
             "object": "chat.completion.chunk",
@@ -198,7 +270,7 @@ impl Completion {
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         });
         if let Some(usage) = usage {
-            chunk["usage"] = usage;
+            chunk["usage"] = json!(usage);
         }
         Event::default().data(chunk.to_string())
     }
@@ -259,22 +331,50 @@ fn failure(e: Error) -> Event {
     Event::default().data(error.to_string())
 }
 
+/// OpenAI's model list.
+#[derive(Serialize, ToSchema)]
+struct ModelList {
+    /// Always `list`.
+    object: &'static str,
+    data: Vec<Model>,
+}
+
+/// A public agent, as an OpenAI model.
+#[derive(Serialize, ToSchema)]
+struct Model {
+    /// The agent's id: the `model` of a completion.
+    id: String,
+    /// Always `model`.
+    object: &'static str,
+    /// When the agent joined the network, in Unix seconds.
+    created: i64,
+    /// Always `agentx`.
+    owned_by: &'static str,
+}
+
 /// The public agents this token may call, as OpenAI's model list.
+#[utoipa::path(get, path = "/v1/models", tag = "openai", security(("agx_live" = [])),
+    responses(
+        (status = 200, body = ModelList),
+        (status = 401, description = "no token, or an unknown, revoked or expired one")))]
 async fn models(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, OpenAiError> {
+) -> Result<Json<ModelList>, OpenAiError> {
     let agents = &state.public_agents;
     let token = agents.authenticate(bearer_header(&headers)).await?;
     let mut data = Vec::new();
     for agent in agents.callable(&token) {
         let profile = state.network.profile(&agent.id).await?;
-        data.push(json!({
-            "id": agent.id,
-            "object": "model",
-            "created": profile.created_at.timestamp(),
-            "owned_by": "agentx",
-        }));
+        data.push(Model {
+            id: agent.id.clone(),
+            object: "model",
+            created: profile.created_at.timestamp(),
+            owned_by: "agentx",
+        });
     }
-    Ok(Json(json!({"object": "list", "data": data})))
+    Ok(Json(ModelList {
+        object: "list",
+        data,
+    }))
 }

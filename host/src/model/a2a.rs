@@ -37,4 +37,8 @@ pub struct A2aTask {
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The process running it while it is working (tasks kept before runners were
+    /// recorded have none): a task whose runner is gone is no one's to finish.
+    #[serde(default)]
+    pub runner: String,
 }

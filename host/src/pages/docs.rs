@@ -122,7 +122,8 @@ pub fn page(api: &Value, presets: &[Contract]) -> String {
 <a href=\"/openapi.json\"><code>/openapi.json</code></a>.</p>\n\
 <p>Request and response bodies are JSON; timestamps are ISO 8601 UTC. Network errors are \
 <code>{{\"detail\": \"…\", \"code\": \"snake_case\"}}</code> (with <code>field</code> when one \
-field is at fault); public-agent and daemon errors are <code>{{\"error\": \"…\"}}</code>. A body \
+field is at fault); public-agent and daemon errors are <code>{{\"error\": \"…\"}}</code>, \
+OpenAI-compatible ones OpenAI's <code>{{\"error\": {{\"message\", \"type\", \"code\"}}}}</code>. A body \
 over the limit is 413 and a rate-limited caller gets 429 with <code>Retry-After</code>.</p>\n",
         escape(title),
         escape(api["info"]["description"].as_str().unwrap_or_default()),
@@ -153,6 +154,9 @@ over the limit is 413 and a rate-limited caller gets 429 with <code>Retry-After<
     body.push_str(&authentication(api));
     for (tag, operations) in &groups {
         let _ = writeln!(body, "<h2 id=\"tag-{0}\">{0}</h2>", escape(tag));
+        if let Some(description) = tag_description(api, tag) {
+            let _ = writeln!(body, "<p>{}</p>", inline(description));
+        }
         for (method, path, operation) in operations {
             body.push_str(&route(api, method, path, operation));
         }
@@ -201,6 +205,13 @@ fn groups(api: &Value) -> Vec<(String, Vec<Operation<'_>>)> {
     }
     groups.retain(|(_, operations)| !operations.is_empty());
     groups
+}
+
+/// What the document says of a tag, if anything.
+fn tag_description<'a>(api: &'a Value, tag: &str) -> Option<&'a str> {
+    let tags = api["tags"].as_array()?;
+    let tag = tags.iter().find(|t| t["name"] == tag)?;
+    tag["description"].as_str()
 }
 
 fn authentication(api: &Value) -> String {

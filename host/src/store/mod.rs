@@ -113,6 +113,9 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
     /// holds it until the returned [`Lease`] is dropped. Should it be lost meanwhile (the
     /// connection behind it failed), `lost` is cancelled: another node may take it then.
     async fn lease(&self, name: &str, lost: tokio_util::sync::CancellationToken) -> Result<Lease>;
+    /// Whether another node may hold the lease `name` now: on a store nodes share, whether
+    /// any node holds it; on a store only this node uses, never.
+    async fn lease_is_held(&self, name: &str) -> Result<bool>;
 
     /// A random secret created on first use and kept forever (signing keys, peppers).
     async fn secret(&self, name: &'static str) -> Result<Vec<u8>>;
@@ -214,6 +217,8 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
     async fn a2a_task(&self, token_id: &str, id: &str) -> Result<Option<A2aTask>>;
     /// The token's A2A tasks with `agent`, newest first.
     async fn a2a_tasks(&self, token_id: &str, agent: &str) -> Result<Vec<A2aTask>>;
+    /// Every A2A task still working, whichever its token (a scan: for the start of a node).
+    async fn working_a2a_tasks(&self) -> Result<Vec<A2aTask>>;
 
     /// A consistent copy of everything, holding every write acknowledged before the call,
     /// as an unnamed temporary file (gone when closed) positioned at its start: what

@@ -190,6 +190,9 @@ impl PublicEndpoint for PublicAgents {
 /// Where the daemon listener serves the public-agent routes to split mode's public listener.
 pub const DAEMON_MESSAGES_ROUTE: &str = "/public/agents/{id}/messages";
 pub const DAEMON_STREAM_ROUTE: &str = "/public/task/stream";
+/// Where the daemon listener serves the protocol front-ends (OpenAI, A2A, MCP) to split
+/// mode's public listener, each under its public path.
+pub const DAEMON_PROTOCOLS_PREFIX: &str = "/public/protocol";
 
 /// Connecting to a daemon on the same host takes well under a millisecond; one that has not
 /// accepted within this is dead or wedged, and the caller should hear so within a second.
@@ -243,6 +246,24 @@ impl RemoteDaemon {
         }
         let response = send(request, token).await?;
         Ok(response.bytes_stream())
+    }
+
+    /// A protocol front-end's request, `path_and_query` as the public listener received it,
+    /// sent to the daemon under [`DAEMON_PROTOCOLS_PREFIX`]: the daemon's answer, whatever
+    /// its status, as it comes (streams stay open); a daemon that does not answer is a 502.
+    pub async fn forward(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        headers: reqwest::header::HeaderMap,
+        body: bytes::Bytes,
+    ) -> Result<reqwest::Response> {
+        // NB: the path is joined as received; its escapes must not be escaped again.
+        let base = self.base.as_str().trim_end_matches('/');
+        let url = format!("{base}{DAEMON_PROTOCOLS_PREFIX}{path_and_query}");
+        let url = url::Url::parse(&url).map_err(unreachable)?;
+        let request = self.http.request(method, url).headers(headers).body(body);
+        request.send().await.map_err(unreachable)
     }
 }
 

@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub struct Backend {
     pub store: Arc<dyn Store>,
     pub notifier: Arc<LocalNotifier>,
+    /// Whether nodes may share it (then a lease held here is held for every node).
+    pub shared: bool,
     /// Whatever the backend needs kept alive (a temporary directory, a database).
     _keep: Box<dyn std::any::Any + Send + Sync>,
 }
@@ -32,6 +34,7 @@ async fn redb() -> Option<Backend> {
     Some(Backend {
         store: Arc::new(store),
         notifier,
+        shared: false,
         _keep: Box::new(dir),
     })
 }
@@ -46,6 +49,7 @@ async fn postgres() -> Option<Backend> {
     Some(Backend {
         store: Arc::new(store),
         notifier,
+        shared: true,
         _keep: Box::new(()),
     })
 }
@@ -103,6 +107,7 @@ conformance!(redb, postgres: [
     memory_quota_per_conversation,
     chat_turns_are_kept_per_chat,
     a2a_tasks_are_per_token_and_deduplicated_by_message_id,
+    working_a2a_tasks_and_held_leases,
 ]);
 
 // Records, as the domain would make them.

@@ -245,6 +245,7 @@ fn a2a_task(token: &str, agent: &str, message_id: &str, at: DateTime<Utc>) -> A2
         error: None,
         created_at: at,
         updated_at: at,
+        runner: "runner-1".into(),
     }
 }
 
@@ -302,4 +303,48 @@ pub async fn a2a_tasks_are_per_token_and_deduplicated_by_message_id(s: &Backend)
         s.store.update_a2a_task(stranger).await,
         Err(StoreError::Rejected(Rejection::NotFound))
     ));
+}
+
+/// Every token's working tasks are found in one scan, and only those; a lease of a shared
+/// store is held while a node holds it (a store only one node uses knows no other holder).
+pub async fn working_a2a_tasks_and_held_leases(s: &Backend) {
+    let working = s
+        .store
+        .insert_a2a_task(a2a_task("t1", "bot", "m1", now()))
+        .await
+        .unwrap();
+    let other = s
+        .store
+        .insert_a2a_task(a2a_task("t2", "bot2", "m1", now()))
+        .await
+        .unwrap();
+    let mut done = s
+        .store
+        .insert_a2a_task(a2a_task("t1", "bot", "m2", now()))
+        .await
+        .unwrap();
+    done.state = A2aState::Completed;
+    s.store.update_a2a_task(done).await.unwrap();
+    let mut found = s.store.working_a2a_tasks().await.unwrap();
+    found.sort_by(|a, b| a.token_id.cmp(&b.token_id));
+    assert_eq!(found, [working, other]);
+
+    assert!(!s.store.lease_is_held("a-lease").await.unwrap());
+    let lease = s
+        .store
+        .lease("a-lease", tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(s.store.lease_is_held("a-lease").await.unwrap(), s.shared);
+    assert!(!s.store.lease_is_held("another-lease").await.unwrap());
+    drop(lease);
+    if s.shared {
+        // The lease is let go on its own connection's time: wait for it.
+        crate::common::eventually(
+            std::time::Duration::from_secs(10),
+            "a dropped lease is free",
+            || async { !s.store.lease_is_held("a-lease").await.unwrap() },
+        )
+        .await;
+    }
 }

@@ -3,10 +3,11 @@
 //!
 //! The transport is the official SDK's (`rmcp`) Streamable HTTP service, run stateless:
 //! every POST carries its caller's credential and is answered on its own, so no MCP session
-//! lives in this process's memory and any node can answer any request. [`authenticate`]
+//! lives in this process's memory and any node can answer any request. [`post_mcp`]
 //! stands in front of it: no credential or a bad one is a 401 before any JSON-RPC is read,
 //! and the caller it finds rides to the tools in the request's extensions (the SDK hands
-//! each handler the request's [`Parts`]). The rate limit and the rest of the public
+//! each handler the request's [`Parts`]). GET, the stream a stateful server would push on,
+//! is a 405 ([`get_mcp`]). The rate limit and the rest of the public
 //! listener's layers apply per HTTP request, as on every other route.
 //!
 //! Tools call the domain ([`crate::network`]) or the public-call path
@@ -26,10 +27,10 @@ use super::extract::{agent_for, bearer};
 use crate::auth::tokens::TOKEN_PREFIX;
 use crate::model::{Agent, ApiToken};
 use crate::network::{Error, ErrorKind};
-use axum::Router;
-use axum::extract::{Request, State};
+use axum::Json;
+use axum::extract::{Extension, Request, State};
 use axum::http::request::Parts;
-use axum::middleware::Next;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rmcp::handler::server::tool::schema_for_input;
 use rmcp::model::{
@@ -44,8 +45,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tower::Layer;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+/// Where the transport is served (the bridge appends it to a bare base URL).
 pub const ROUTE: &str = "/mcp";
 
 /// What `initialize` and `server/discover` tell the model about this server.
@@ -55,14 +57,23 @@ messages in threads, read your inbox (check_inbox, then ack_message each message
 handled) and set what each connection may send you. With an agx_live_ token, the tools are \
 the public agents the token may call: list_agents, then ask_agent.";
 
-/// The `/mcp` route, for the public listener.
-pub(super) fn routes(state: &AppState) -> Router<AppState> {
+/// The `/mcp` routes, each with its OpenAPI operation. The transport they hand requests to
+/// is built per server ([`transport`]) and reaches them as an extension.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_mcp, get_mcp))
+}
+
+/// The official SDK's Streamable HTTP service, answering as [`McpServer`].
+type Transport = StreamableHttpService<McpServer, NeverSessionManager>;
+
+/// The transport of the server whose state is `state`, as the extension [`post_mcp`] reads.
+pub(super) fn transport(state: &AppState) -> Extension<Arc<Transport>> {
     let server = McpServer {
         state: state.clone(),
     };
     let config = StreamableHttpServerConfig::default()
-        // Stateless: see the module doc. GET (a server-to-client stream) is then a 405,
-        // as the transport allows a server with nothing to push.
+        // Stateless: see the module doc. GET (a server-to-client stream) is answered by
+        // [`get_mcp`] before the SDK sees it.
         .with_legacy_session_mode(false)
         // One JSON answer per request unless a handler emits more (none here does).
         .with_json_response(true)
@@ -71,25 +82,37 @@ pub(super) fn routes(state: &AppState) -> Router<AppState> {
         .disable_allowed_hosts()
         .with_max_request_body_bytes(state.body_limit)
         .with_cancellation_token(state.shutdown.child_token());
-    let service = StreamableHttpService::new(
+    Extension(Arc::new(StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(NeverSessionManager::default()),
         config,
-    );
-    let service = axum::middleware::from_fn_with_state(state.clone(), authenticate).layer(service);
-    Router::new().route_service(ROUTE, service)
+    )))
 }
 
-/// Who is calling: an agent of the network, or an app with an `agx_live_` token.
-#[derive(Clone)]
-enum Caller {
-    Agent(Agent),
-    Token(ApiToken),
-}
-
-/// Finds the caller of every `/mcp` request, or refuses it with a 401 in the network's
-/// error shape (with `WWW-Authenticate: Bearer`).
-async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// MCP's Streamable HTTP transport, stateless: each POST is one JSON-RPC message
+/// (`initialize`, `tools/list`, `tools/call`, …) answered on its own. With an agent's
+/// `cex_` key the tools are the network's; with an `agx_live_` token, `list_agents` and
+/// `ask_agent`. No credential or a bad one is a 401 before any JSON-RPC is read.
+#[utoipa::path(post, path = "/mcp", tag = "mcp",
+    security(("api_key" = []), ("agx_live" = [])),
+    params(("MCP-Protocol-Version" = Option<String>, Header,
+        description = "the negotiated protocol version (2026-07-28 and the handshake versions before it)")),
+    request_body(content = Value, content_type = "application/json",
+        description = "a JSON-RPC 2.0 message; `Accept` must list application/json and text/event-stream"),
+    responses(
+        (status = 200, description = "the JSON-RPC response", body = Value),
+        (status = 202, description = "a notification or response, accepted"),
+        (status = 400, description = "not a JSON-RPC message, or an unsupported protocol version"),
+        (status = 401, description = "no credential, or an unknown one"),
+        (status = 404, description = "no such JSON-RPC method"),
+        (status = 406, description = "`Accept` lacks application/json or text/event-stream"),
+        (status = 413, description = "body over the limit"),
+        (status = 415, description = "the body is not application/json")))]
+async fn post_mcp(
+    State(state): State<AppState>,
+    Extension(transport): Extension<Arc<Transport>>,
+    request: Request,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let caller = match bearer(&parts) {
         None => Err(Error::unauthorized(
@@ -103,20 +126,45 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
     };
     match caller {
         Ok(caller) => {
+            // NB: the SDK hands each handler the request's parts; the caller rides there.
             parts.extensions.insert(caller);
-            next.run(Request::from_parts(parts, body)).await
+            let request = Request::from_parts(parts, body);
+            transport.handle(request).await.into_response()
         }
         Err(refusal) => ApiError::from(refusal).into_response(),
     }
 }
 
+/// No stream: a stateless server has nothing to push outside a request's answer, so the
+/// server-to-client stream MCP clients may open with GET is refused, as the transport
+/// allows, with 405 and `Allow: POST` (whatever the credential).
+#[utoipa::path(get, path = "/mcp", tag = "mcp",
+    responses((status = 405, description = "always; `Allow: POST`",
+        headers(("Allow" = String, description = "`POST`")))))]
+async fn get_mcp() -> Response {
+    let refusal = json!({
+        "detail": "This MCP server is stateless and offers no server-to-client stream: \
+                   POST each JSON-RPC message to /mcp",
+        "code": "method_not_allowed",
+    });
+    let allow = [(header::ALLOW, "POST")];
+    (StatusCode::METHOD_NOT_ALLOWED, allow, Json(refusal)).into_response()
+}
+
+/// Who is calling: an agent of the network, or an app with an `agx_live_` token.
 #[derive(Clone)]
-struct McpServer {
+enum Caller {
+    Agent(Agent),
+    Token(ApiToken),
+}
+
+#[derive(Clone)]
+pub(super) struct McpServer {
     state: AppState,
 }
 
 impl McpServer {
-    /// The caller [`authenticate`] found, in the request parts the SDK passes along.
+    /// The caller [`post_mcp`] found, in the request parts the SDK passes along.
     fn caller(context: &RequestContext<RoleServer>) -> Result<(&Parts, &Caller), ErrorData> {
         let parts = context.extensions.get::<Parts>();
         parts

@@ -67,3 +67,8 @@ pub(super) async fn tasks(c: &impl Conn, token_id: &str, agent: &str) -> Result<
         .await?,
     )
 }
+
+pub(super) async fn working_tasks(c: &impl Conn) -> Result<Vec<A2aTask>> {
+    let working = "SELECT doc FROM a2a_tasks WHERE doc::jsonb ->> 'state' = 'working'";
+    docs(&db::rows(c, working, &[]).await?)
+}

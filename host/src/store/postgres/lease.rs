@@ -5,6 +5,7 @@
 //! `pg_advisory_lock` get them. A holder whose connection fails learns it within
 //! [`CHECK_EVERY`] and gives up what the lease guarded.
 
+use super::db::{self, Conn};
 use crate::store::{Lease, Result};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -44,4 +45,18 @@ pub(super) async fn lease(
         let _ = driver.await;
     });
     Ok(Lease::new(release))
+}
+
+/// Whether some session holds the lock of lease `name`: taken at once (then let go at once)
+/// only when none does. `c` is a pooled connection, which holds no session lock of its own.
+pub(super) async fn is_held(c: &impl Conn, name: &str) -> Result<bool> {
+    let row = db::row(
+        c,
+        // NB: CASE, so the lock is let go exactly when it was taken.
+        "SELECT CASE WHEN pg_try_advisory_lock(hashtextextended($1, 0))
+                THEN NOT pg_advisory_unlock(hashtextextended($1, 0)) ELSE true END",
+        &[&name],
+    )
+    .await?;
+    Ok(db::require(row)?.try_get(0)?)
 }

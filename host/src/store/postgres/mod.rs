@@ -129,6 +129,10 @@ impl Store for PgStore {
         lease::lease(&self.config, name, lost).await
     }
 
+    async fn lease_is_held(&self, name: &str) -> Result<bool> {
+        lease::is_held(&*self.client().await?, name).await
+    }
+
     async fn secret(&self, name: &'static str) -> Result<Vec<u8>> {
         accounts::secret(&*self.client().await?, name).await
     }
@@ -345,6 +349,10 @@ impl Store for PgStore {
 
     async fn a2a_task(&self, token_id: &str, id: &str) -> Result<Option<A2aTask>> {
         a2a::task(&*self.client().await?, token_id, id).await
+    }
+
+    async fn working_a2a_tasks(&self) -> Result<Vec<A2aTask>> {
+        a2a::working_tasks(&*self.client().await?).await
     }
 
     async fn a2a_tasks(&self, token_id: &str, agent: &str) -> Result<Vec<A2aTask>> {

@@ -1,7 +1,7 @@
 //! A2A tasks, keyed under their token so a token reads only its own.
 
 use super::tables::{A2A_MESSAGES, A2A_TASKS};
-use crate::model::A2aTask;
+use crate::model::{A2aState, A2aTask};
 use crate::store::{Rejection, Result};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
@@ -56,4 +56,15 @@ pub(super) fn tasks(txn: &ReadTransaction, token_id: &str, agent: &str) -> Resul
     }
     tasks.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     Ok(tasks)
+}
+
+pub(super) fn working_tasks(txn: &ReadTransaction) -> Result<Vec<A2aTask>> {
+    let mut working = Vec::new();
+    for entry in txn.open_table(A2A_TASKS)?.iter()? {
+        let task: A2aTask = serde_json::from_slice(entry?.1.value())?;
+        if task.state == A2aState::Working {
+            working.push(task);
+        }
+    }
+    Ok(working)
 }

@@ -138,6 +138,11 @@ impl Store for RedbStore {
         Ok(Lease::sole())
     }
 
+    async fn lease_is_held(&self, _name: &str) -> Result<bool> {
+        // No other node shares the store (see `lease`).
+        Ok(false)
+    }
+
     async fn secret(&self, name: &'static str) -> Result<Vec<u8>> {
         self.write(move |txn, _| tables::secret(txn, name)).await
     }
@@ -390,6 +395,10 @@ impl Store for RedbStore {
     async fn a2a_task(&self, token_id: &str, id: &str) -> Result<Option<A2aTask>> {
         let (token_id, id) = (token_id.to_owned(), id.to_owned());
         self.read(move |txn| a2a::task(txn, &token_id, &id)).await
+    }
+
+    async fn working_a2a_tasks(&self) -> Result<Vec<A2aTask>> {
+        self.read(a2a::working_tasks).await
     }
 
     async fn a2a_tasks(&self, token_id: &str, agent: &str) -> Result<Vec<A2aTask>> {

@@ -1,0 +1,121 @@
+//! Split mode's protocol front-ends: the public listener of `--role public` serves the
+//! OpenAI-compatible, A2A and MCP routes as the public listener of `--role all` does, by
+//! passing each request to the daemon (which serves the same routes under
+//! [`DAEMON_PROTOCOLS_PREFIX`]) and its answer back as it comes, streams included. The
+//! daemon makes every check, where the tokens, keys and agents are.
+
+use super::AppState;
+use super::error::{ApiError, refuse_on};
+use super::public_agents::SplitState;
+use crate::tasks::public::DAEMON_PROTOCOLS_PREFIX;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use futures_util::StreamExt;
+
+/// The protocols' routes, as the public listener serves them.
+const ROUTES: [&str; 6] = [
+    "/v1/chat/completions",
+    "/v1/models",
+    "/a2a",
+    "/a2a/{id}/.well-known/agent-card.json",
+    "/a2a/{id}",
+    "/mcp",
+];
+
+/// The request headers the protocols read; nothing else reaches the daemon (an `Origin`,
+/// say, which the daemon refuses, or a `Host` that is not its own).
+static REQUEST_HEADERS: [HeaderName; 8] = [
+    header::AUTHORIZATION,
+    header::ACCEPT,
+    header::CONTENT_TYPE,
+    HeaderName::from_static("last-event-id"),
+    HeaderName::from_static("a2a-version"),
+    HeaderName::from_static("x-chat-id"),
+    HeaderName::from_static("mcp-protocol-version"),
+    HeaderName::from_static("x-forwarded-proto"),
+];
+
+/// Where the daemon learns the host the client called, for the links it hands out (the
+/// agent cards' URLs); it answers only a loopback `Host` itself.
+static FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Split mode's public listener: every protocol route, any method, passed to the daemon
+/// (which answers a wrong method as the public listener of `--role all` does).
+pub fn split_routes() -> Router<SplitState> {
+    ROUTES.iter().fold(Router::new(), |router, route| {
+        router.route(route, any(forward))
+    })
+}
+
+async fn forward(State(state): State<SplitState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let body = match axum::body::to_bytes(body, state.body_limit).await {
+        Ok(body) => body,
+        Err(_) => {
+            let too_large = ApiError::TooLarge {
+                limit: state.body_limit,
+            };
+            return refuse_on(&path, too_large);
+        }
+    };
+    let mut headers = HeaderMap::new();
+    for name in &REQUEST_HEADERS {
+        for value in parts.headers.get_all(name) {
+            headers.append(name, value.clone());
+        }
+    }
+    if let Some(host) = parts.headers.get(header::HOST) {
+        headers.insert(FORWARDED_HOST.clone(), host.clone());
+    }
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or(path.as_str(), |p| p.as_str());
+    let answer = state
+        .daemon
+        .forward(parts.method, path_and_query, headers, body)
+        .await;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => return refuse_on(&path, e.into()),
+    };
+    let status = answer.status();
+    let mut kept = HeaderMap::new();
+    for (name, value) in answer.headers() {
+        // Hop-by-hop: about the daemon's connection, not this one.
+        if name != header::CONNECTION && name != header::TRANSFER_ENCODING {
+            kept.append(name, value.clone());
+        }
+    }
+    let stream = answer
+        .bytes_stream()
+        .take_until(state.shutdown.cancelled_owned());
+    let mut response = Body::from_stream(stream).into_response();
+    *response.status_mut() = status;
+    *response.headers_mut() = kept;
+    response
+}
+
+/// On the daemon's protocol routes: the host the client called through split mode's public
+/// listener (see [`FORWARDED_HOST`]) as the request's `Host`, for the links it hands out.
+/// NB: behind the daemon's guard, which has checked the daemon's own `Host` already.
+pub async fn forwarded_host(mut request: Request, next: axum::middleware::Next) -> Response {
+    if let Some(host) = request.headers_mut().remove(&FORWARDED_HOST) {
+        request.headers_mut().insert(header::HOST, host);
+    }
+    next.run(request).await
+}
+
+/// The protocol routes (`routes`, the public listener's) as the daemon serves them to
+/// split mode's public listener, under [`DAEMON_PROTOCOLS_PREFIX`].
+pub fn daemon_routes(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let routes = routes
+        .layer(super::mcp::transport(state))
+        .layer(axum::middleware::from_fn(forwarded_host));
+    Router::new().nest(DAEMON_PROTOCOLS_PREFIX, routes)
+}
