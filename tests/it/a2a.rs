@@ -563,7 +563,10 @@ async fn the_readme_snippet_runs() {
 /// A task still working: `returnImmediately` answers at once, `SubscribeToTask` streams
 /// its end (here a plugin that times out: `failed`, with the reason), `CancelTask` refuses,
 /// and `GetTask` reads the outcome afterwards.
-#[tokio::test]
+// NB: several threads: the looping plugin yields only every epoch tick, and on the single
+// thread of a plain #[tokio::test] it shares with the server and this client, the requests
+// below could take longer than its 5 s deadline on a loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_working_task_can_be_followed_to_its_end() {
     let srv = TestServer::start_with(|c| {
         agents(c);
