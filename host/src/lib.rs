@@ -21,7 +21,8 @@
 //!   threads, announcements); knows nothing of HTTP.
 //! - [`auth`]: dashboard session tokens, the admin key, and `agx_live_` tokens with their
 //!   scopes (API keys live with accounts).
-//! - [`store`]: the persistence interface and its redb backend with group commit.
+//! - [`store`]: the persistence interface, its redb backend with group commit, its
+//!   PostgreSQL backend for several nodes, and the copy from one to the other.
 //! - [`model`]: the records (agents, connections, messages, tokens, webhook deliveries,
 //!   chat turns); depends on nothing else of agentx.
 //! - [`notify`]: wake-ups for long-polls.

@@ -88,6 +88,19 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Copy the embedded store of a data directory (no server may run on it) into a new,
+    /// empty PostgreSQL database, for `serve --database-url`. Everything is copied, secrets
+    /// included, so API keys, tokens and dashboard sessions stay valid; the directory is
+    /// left as it was.
+    Migrate {
+        /// The data directory holding agentx.redb.
+        #[arg(long = "from-redb")]
+        from_redb: PathBuf,
+        /// The PostgreSQL database to fill (postgres://USER[:PW]@HOST:PORT/DB); it must hold
+        /// no agentx data yet.
+        #[arg(long, env = "AGENTX_DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -279,7 +292,49 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             force,
         } => restore(&file, &data_dir, force),
+        Command::Migrate {
+            from_redb,
+            database_url,
+        } => runtime.block_on(migrate(&from_redb, &database_url)),
     }
+}
+
+/// Copies a redb data directory into PostgreSQL, with progress on stderr about once a
+/// second and the counts, as JSON, on stdout.
+async fn migrate(from: &Path, url: &str) -> anyhow::Result<()> {
+    use agentx::store::copy::{self, Counts};
+    let notifier: Arc<dyn agentx::notify::Notifier> =
+        Arc::new(agentx::notify::LocalNotifier::default());
+    let source = agentx::store::redb::RedbStore::open_existing(from, notifier.clone())
+        .with_context(|| {
+            format!(
+                "cannot open the store in {} (stop the server running on it first)",
+                from.display()
+            )
+        })?;
+    let target = agentx::store::postgres::PgStore::open(url, notifier)
+        .await
+        .context("cannot open the PostgreSQL database")?;
+    let summary = |counts: &Counts| {
+        let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        format!(
+            "{} records ({})",
+            counts.values().sum::<u64>(),
+            parts.join(", ")
+        )
+    };
+    let mut shown = std::time::Instant::now();
+    let counts = copy::redb_to_postgres(&source, &target, |counts| {
+        if shown.elapsed() >= std::time::Duration::from_secs(1) {
+            eprintln!("copying: {}", summary(counts));
+            shown = std::time::Instant::now();
+        }
+    })
+    .await
+    .context("nothing was migrated")?;
+    eprintln!("copied {}", summary(&counts));
+    println!("{}", json!({"migrated": counts}));
+    Ok(())
 }
 
 /// Downloads the daemon's snapshot to `<file>.part`, then renames it into place.

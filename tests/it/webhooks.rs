@@ -33,6 +33,9 @@ struct ReceiverState {
     script: Vec<u16>,
     /// Answer this to everything while set.
     always: Option<u16>,
+    /// How many of the next requests get no answer at all (the receiver hangs, as one
+    /// that is stuck): they are logged as answered `0`.
+    stall: usize,
 }
 
 /// A webhook receiver: a real axum server on a free loopback port.
@@ -65,6 +68,16 @@ impl Receiver {
         self.state.lock().unwrap().always = answer;
     }
 
+    /// Leaves the next `n` requests unanswered, for as long as their sender waits.
+    pub fn stall(&self, n: usize) {
+        self.state.lock().unwrap().stall = n;
+    }
+
+    /// The delivery id of each request received, in order.
+    pub fn delivery_ids(&self) -> Vec<String> {
+        self.log().into_iter().map(|r| r.delivery).collect()
+    }
+
     pub fn log(&self) -> Vec<Received> {
         self.state.lock().unwrap().log.clone()
     }
@@ -72,7 +85,11 @@ impl Receiver {
     /// How many times each delivery id was accepted (answered 2xx).
     pub fn accepted(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
-        for r in self.log().iter().filter(|r| r.answered < 300) {
+        for r in self
+            .log()
+            .iter()
+            .filter(|r| (200..300).contains(&r.answered))
+        {
             *counts.entry(r.delivery.clone()).or_default() += 1;
         }
         counts
@@ -84,30 +101,40 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let mut state = state.lock().unwrap();
-    let answer = match state.always {
-        Some(answer) => answer,
-        None if !state.script.is_empty() => state.script.remove(0),
-        None => 200,
-    };
     let header = |name: &str| {
         headers
             .get(name)
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default()
     };
-    state.log.push(Received {
-        delivery: header(DELIVERY_HEADER),
-        event: header(EVENT_HEADER),
-        signature: header(SIGNATURE_HEADER),
-        body: body.to_vec(),
-        answered: answer,
-    });
+    let (stalled, answer) = {
+        let mut state = state.lock().unwrap();
+        let stalled = state.stall > 0;
+        state.stall = state.stall.saturating_sub(1);
+        let answer = match state.always {
+            _ if stalled => 0,
+            Some(answer) => answer,
+            None if !state.script.is_empty() => state.script.remove(0),
+            None => 200,
+        };
+        state.log.push(Received {
+            delivery: header(DELIVERY_HEADER),
+            event: header(EVENT_HEADER),
+            signature: header(SIGNATURE_HEADER),
+            body: body.to_vec(),
+            answered: answer,
+        });
+        (stalled, answer)
+    };
+    if stalled {
+        // Until the sender gives up or dies: then the connection closes and this is dropped.
+        std::future::pending::<()>().await;
+    }
     StatusCode::from_u16(answer).unwrap()
 }
 
 /// Fast retries against a loopback receiver over plain http, as the config allows.
-fn local_webhooks(window_ms: u64) -> impl FnOnce(&mut Config) {
+pub fn local_webhooks(window_ms: u64) -> impl FnOnce(&mut Config) {
     move |config: &mut Config| {
         let w = &mut config.server.webhooks;
         w.allow_http = true;
@@ -120,7 +147,7 @@ fn local_webhooks(window_ms: u64) -> impl FnOnce(&mut Config) {
 }
 
 /// Registers an agent with `url` as its webhook; returns it and its signing secret.
-async fn register_with_webhook(srv: &TestServer, name: &str, url: &str) -> (TestAgent, String) {
+pub async fn register_with_webhook(srv: &TestServer, name: &str, url: &str) -> (TestAgent, String) {
     let agent = srv.register(name).await;
     let (status, profile) = srv
         .put("/auth/me", &agent.key, json!({"webhook_url": url}))
@@ -142,7 +169,7 @@ async fn deliveries(srv: &TestServer, agent: &TestAgent, status: &str) -> Vec<Va
     list.as_array().unwrap().clone()
 }
 
-fn verifies(secret: &str, r: &Received) -> bool {
+pub fn verifies(secret: &str, r: &Received) -> bool {
     let now = chrono::Utc::now().timestamp();
     signature::verify(secret, &r.signature, &r.body, now, 300)
 }

@@ -8,8 +8,9 @@
 //! woken through the [`crate::notify::Notifier`] the store was built with.
 //!
 //! The embedded backend is [`redb::RedbStore`]; [`postgres::PgStore`] is the shared database
-//! of several nodes.
+//! of several nodes; [`copy`] moves everything from the first to the second.
 
+pub mod copy;
 pub mod outbox;
 pub mod postgres;
 pub mod redb;
@@ -50,6 +51,9 @@ pub enum StoreError {
     Unsupported(&'static str),
     #[error("data directory holds schema version {found}; this agentx reads version {expected}")]
     SchemaMismatch { found: u64, expected: u64 },
+    /// A copy's destination already holds data; the message says what.
+    #[error("{0}")]
+    NotEmpty(String),
 }
 
 impl StoreError {

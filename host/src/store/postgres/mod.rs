@@ -8,6 +8,7 @@
 //! - One file per record family with the SQL of its commands and reads, as in the embedded
 //!   store: `accounts`, `connections`, `messages`, `announcements`, `memory`, `tokens`,
 //!   `chats`, `a2a` tasks and the webhook `outbox`.
+//! - `import`: records copied from the embedded store (`agentx migrate`).
 //!
 //! Truth is in the database and a `2xx` means committed. Each command is one transaction
 //! that takes row locks in one order (thread, then connection) so that concurrent commands
@@ -30,6 +31,7 @@ mod announcements;
 mod chats;
 mod connections;
 mod db;
+mod import;
 mod lease;
 mod listener;
 mod memory;

@@ -90,7 +90,7 @@ async fn queue(
 }
 
 /// When a delivery is next due, in ms since the epoch, as the due index holds it.
-fn due(delivery: &WebhookDelivery) -> Option<i64> {
+pub(super) fn due(delivery: &WebhookDelivery) -> Option<i64> {
     delivery.next_attempt_at.map(millis)
 }
 
@@ -98,7 +98,7 @@ fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis().max(0)
 }
 
-fn status(status: DeliveryStatus) -> Result<String> {
+pub(super) fn status(status: DeliveryStatus) -> Result<String> {
     Ok(serde_json::to_value(status)?
         .as_str()
         .unwrap_or_default()

@@ -14,16 +14,16 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 #[derive(Serialize, Deserialize)]
-struct StoredMessage {
-    seq: u64,
+pub(super) struct StoredMessage {
+    pub(super) seq: u64,
     #[serde(flatten)]
-    message: Message,
+    pub(super) message: Message,
 }
 
 #[derive(Serialize, Deserialize)]
-struct IdempotencyRecord {
-    message_id: String,
-    created_at: DateTime<Utc>,
+pub(super) struct IdempotencyRecord {
+    pub(super) message_id: String,
+    pub(super) created_at: DateTime<Utc>,
 }
 
 fn load_message(

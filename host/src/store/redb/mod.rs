@@ -5,6 +5,7 @@
 //! - One file per record family with the transactions of its commands and reads:
 //!   `accounts`, `connections`, `messages`, `announcements`, `memory`, `tokens`,
 //!   `chats` and the webhook `outbox`.
+//! - `export`: everything, as records to copy to another backend (`agentx migrate`).
 //!
 //! This file only routes each `Store` method to its transaction: a write through the
 //! writer, a read on a snapshot off the async runtime.
@@ -27,6 +28,7 @@ mod accounts;
 mod announcements;
 mod chats;
 mod connections;
+mod export;
 mod memory;
 mod messages;
 mod outbox;
@@ -55,6 +57,18 @@ impl RedbStore {
         let mut store = Self::with_database(Database::create(&file)?, notifier)?;
         store.file = Some(file);
         Ok(store)
+    }
+
+    /// Opens the store `dir` already holds; unlike [`Self::open`], never makes a new one
+    /// (a mistyped directory must not read as an empty store).
+    pub fn open_existing(dir: &Path, notifier: Arc<dyn Notifier>) -> Result<Self> {
+        if !dir.join(FILE_NAME).is_file() {
+            return Err(StoreError::backend(format!(
+                "{} holds no agentx store ({FILE_NAME})",
+                dir.display()
+            )));
+        }
+        Self::open(dir, notifier)
     }
 
     /// Checks the schema version of an opened database and starts the writer.

@@ -15,23 +15,25 @@ use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransacti
 use serde::{Deserialize, Serialize};
 
 /// Agent → its webhook signing secret. Kept in the clear: signing needs the secret itself.
-const WEBHOOK_SECRETS: TableDefinition<&str, &str> = TableDefinition::new("webhook_secrets");
+pub(super) const WEBHOOK_SECRETS: TableDefinition<&str, &str> =
+    TableDefinition::new("webhook_secrets");
 /// Delivery id → the delivery and its body.
-const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("webhook_deliveries");
+pub(super) const DELIVERIES: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("webhook_deliveries");
 /// (due time in ms since the epoch, delivery id): the pending deliveries, earliest first.
 const DUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("webhook_due");
 /// (agent, due time in ms, delivery id): the same pending deliveries by agent, so that the
 /// deliverer can take agents in turn (see [`DueQuery`]).
 const AGENT_DUE: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("webhook_agent_due");
 /// (agent, seq) → delivery id: an agent's deliveries in the order they were queued.
-const AGENT_DELIVERIES: TableDefinition<(&str, u64), &str> =
+pub(super) const AGENT_DELIVERIES: TableDefinition<(&str, u64), &str> =
     TableDefinition::new("agent_webhook_deliveries");
 
 #[derive(Serialize, Deserialize)]
-struct StoredDelivery {
+pub(super) struct StoredDelivery {
     #[serde(flatten)]
-    delivery: WebhookDelivery,
-    body: String,
+    pub(super) delivery: WebhookDelivery,
+    pub(super) body: String,
 }
 
 pub(super) fn create_tables(txn: &WriteTransaction) -> Result<()> {

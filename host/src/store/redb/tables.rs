@@ -63,6 +63,8 @@ pub(super) const A2A_MESSAGES: TableDefinition<(&str, &str, &str), &str> =
     TableDefinition::new("a2a_messages");
 
 const SCHEMA_KEY: &str = "schema_version";
+/// Named secrets are kept in [`META`] under this prefix.
+pub(super) const SECRET_KEY_PREFIX: &str = "secret:";
 const SEQ_KEY: &str = "next_seq";
 
 macro_rules! backend_errors {
@@ -133,7 +135,7 @@ pub(super) fn init_schema(db: &Database) -> Result<()> {
 
 /// The named secret, made on first use.
 pub(super) fn secret(txn: &WriteTransaction, name: &str) -> Result<Vec<u8>> {
-    let key = format!("secret:{name}");
+    let key = format!("{SECRET_KEY_PREFIX}{name}");
     let mut meta = txn.open_table(META)?;
     if let Some(v) = meta.get(key.as_str())? {
         return Ok(v.value().to_vec());
