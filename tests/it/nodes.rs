@@ -551,3 +551,64 @@ async fn three_deliverers_post_each_webhook_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.log().len(), SENT, "no delivery posted twice");
 }
+
+/// A node SIGKILLed in the middle of a webhook attempt (the receiver has not answered
+/// yet) leaves its claim behind; once the claim lapses (the request timeout plus 10 s)
+/// another node makes the attempt again, under the same delivery id, and the delivery is
+/// delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_webhook_claimed_by_a_node_that_dies_is_delivered_once_by_another() {
+    let config = json!({"server": {"webhooks": {
+        "allow_http": true, "allow_private": true, "timeout_ms": 3000}}});
+    let Some(mut nodes) = Nodes::on_fresh_database(config).await else {
+        return;
+    };
+    nodes.start(1).await;
+    let receiver = crate::webhooks::Receiver::start().await;
+    let alice = nodes.register(0, "alice").await;
+    let bob = nodes.register(0, "bob").await;
+    nodes.connect(&alice, 0, &bob, 0).await;
+    let request = nodes
+        .http
+        .put(format!("{}/auth/me", nodes.base(0)))
+        .bearer_auth(&bob.key)
+        .json(&json!({"webhook_url": receiver.url}));
+    assert_eq!(send(request).await.0, StatusCode::OK);
+    receiver.stall(1);
+    let body = json!({"to_agent_id": bob.id, "content": "ring"});
+    nodes
+        .call(0, "/messages", Some(&alice.key), Some(body))
+        .await;
+    crate::common::eventually(Duration::from_secs(10), "the first attempt", || async {
+        !receiver.log().is_empty()
+    })
+    .await;
+    // Within the attempt's 3 s timeout: node 0 never learns how it went.
+    let claimed_at = Instant::now();
+    nodes.nodes.remove(0).crash().await;
+    nodes.start(2).await;
+
+    crate::common::eventually(Duration::from_secs(30), "another node retries", || async {
+        receiver.accepted().len() == 1
+    })
+    .await;
+    let retried_after = claimed_at.elapsed();
+    eprintln!("the claim of the killed node was retried {retried_after:?} after the kill");
+    assert!(
+        retried_after >= Duration::from_secs(10),
+        "not before the claim lapsed: {retried_after:?}"
+    );
+    // A second retry by the other surviving node would come within moments.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ids = receiver.delivery_ids();
+    assert_eq!(ids.len(), 2, "the killed attempt and one retry: {ids:?}");
+    assert_eq!(ids[0], ids[1], "under the same delivery id");
+    assert_eq!(receiver.accepted().get(&ids[0]), Some(&1));
+    let listed = nodes
+        .call(0, "/webhooks/deliveries", Some(&bob.key), None)
+        .await;
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], ids[0].as_str());
+    assert_eq!(listed[0]["status"], "delivered", "{listed:?}");
+}
