@@ -4,6 +4,8 @@
 //! user when the tests run as root (initdb refuses root). It lives as long as the test
 //! binary: a shell holds it and stops it, and removes its files, when the binary's end of
 //! a pipe closes. Without PostgreSQL installed, [`database`] returns `None` and says why.
+//! It runs without fsync, for speed, unless `AGENTX_TEST_PG_FSYNC=on` (the benchmarks that
+//! compare durable writes set it).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -86,11 +88,15 @@ fn start() -> Result<Cluster, String> {
         ));
     }
     let port = free_port()?;
+    let fsync = match std::env::var("AGENTX_TEST_PG_FSYNC").as_deref() {
+        Ok("on") => "on",
+        _ => "off",
+    };
     // The shell waits on its stdin; at EOF (this process ended) it stops the server
     // (fast shutdown) and removes its files.
     let script = format!(
         "{BIN}/postgres -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
-         -c fsync=off -c max_connections=300 >'{dir}/log' 2>&1 & pid=$!; \
+         -c fsync={fsync} -c max_connections=300 >'{dir}/log' 2>&1 & pid=$!; \
          cat >/dev/null; kill -INT $pid; wait $pid; rm -rf '{dir}'",
         data = data.display(),
         dir = dir.display(),
