@@ -189,3 +189,79 @@ async fn contracts_limited(srv: &TestServer, forwarded: impl Fn(usize) -> String
     }
     limited
 }
+
+/// The protocol front-ends (OpenAI, A2A) record the `agx_live_` token they verify, as the
+/// public endpoint does: its requests are charged to the token, its refusals for scope
+/// (403, the token itself was good) cost its address nothing, it keeps working while made-up
+/// tokens have spent the address's budget of refusals, and it runs out of its own budget
+/// while another token from the same address does not.
+#[tokio::test]
+async fn protocol_front_ends_charge_the_proven_token() {
+    let burst = 12;
+    let srv = TestServer::start_with(|c| {
+        crate::common::agents(c);
+        c.server.rate_limit.per_second = NonZeroU32::new(1).unwrap();
+        c.server.rate_limit.burst = NonZeroU32::new(burst).unwrap();
+        c.server.rate_limit.failed_auth_per_minute = NonZeroU32::new(3).unwrap();
+    })
+    .await;
+    let (_, app) = crate::common::token(&srv, &["agent:echo"], None).await;
+    let (_, other) = crate::common::token(&srv, &["agent:echo"], None).await;
+    let models = |token: &str| srv.request(Method::GET, "/v1/models").bearer_auth(token);
+    for token in [&app, &other] {
+        let (status, _, body) = srv.exec(models(token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    // The private agent refuses the token's scope five times; each is a 403, never a 429.
+    let ask_secret = json!({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {}});
+    for n in 0..5 {
+        let request = srv
+            .request(Method::POST, "/a2a/secret")
+            .bearer_auth(&app)
+            .json(&ask_secret);
+        let (status, _, body) = srv.exec(request).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "refusal {n}: {body}");
+    }
+
+    // Made-up tokens spend the address's budget of refusals (three a minute)...
+    let mut guessed = Vec::new();
+    for _ in 0..4 {
+        let junk = format!("agx_live_{}", hex::encode(rand::random::<[u8; 16]>()));
+        guessed.push(srv.exec(models(&junk)).await.0);
+    }
+    assert_eq!(
+        guessed,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+
+    // ...but not the proven token's: it keeps its own budget, until that runs out.
+    let mut served = 0;
+    let limited = loop {
+        let (status, headers, body) = srv.exec(models(&app)).await;
+        match status {
+            StatusCode::OK => served += 1,
+            StatusCode::TOO_MANY_REQUESTS => break (headers, body),
+            other => panic!("{other} after {served}: {body}"),
+        }
+        assert!(served <= burst * 2, "the token was never limited");
+    };
+    assert!(served > 0, "the proven token was refused at once");
+    assert!(limited.0.contains_key("retry-after"), "{}", limited.1);
+    assert_eq!(
+        limited.1["error"]["type"], "rate_limit_error",
+        "{}",
+        limited.1
+    );
+    let (status, _, body) = srv.exec(models(&other)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another token has its own budget: {body}"
+    );
+}

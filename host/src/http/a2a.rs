@@ -14,7 +14,8 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorReply};
-use super::extract::{BaseUrl, bearer_header};
+use super::extract::{BaseUrl, bearer_header, live_token};
+use super::rate_limit::Proof;
 use crate::hosted::HostedAgent;
 use crate::model::{A2aState, A2aTask, ApiToken};
 use crate::network::{Error, ErrorKind};
@@ -283,11 +284,12 @@ fn envelope(id: &Value, outcome: Result<Value, RpcError>) -> Value {
 async fn rpc(
     State(state): State<AppState>,
     Path(agent): Path<String>,
+    proof: Proof,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ErrorReply> {
     let agents = &state.public_agents;
-    let token = agents.authenticate(bearer_header(&headers)).await?;
+    let token = live_token(&state, bearer_header(&headers), &proof).await?;
     agents.check(&token, &agent)?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

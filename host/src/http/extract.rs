@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::rate_limit::{Identity, Proof};
 use crate::auth::AdminCheck;
 use crate::auth::tokens::{TOKEN_PREFIX, require_admin};
-use crate::model::Agent;
+use crate::model::{Agent, ApiToken};
 use crate::network::{Error, ErrorKind};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -81,6 +81,22 @@ impl FromRequestParts<AppState> for CurrentAgent {
         Proof::record(parts, Identity::Agent(agent.id.clone()));
         Ok(CurrentAgent(agent))
     }
+}
+
+/// Authenticates `presented` as an `agx_live_` token and records it in the request's
+/// [`Proof`]: every front-end of the public agents (the public endpoint's task stream,
+/// OpenAI, A2A) is then charged to the token by the rate limiter, not to the client's address
+/// (which the token's other callers may share).
+pub async fn live_token(
+    state: &AppState,
+    presented: Option<&str>,
+    proof: &Proof,
+) -> Result<ApiToken, Error> {
+    let token = state.public_agents.authenticate(presented).await?;
+    if let Some(presented) = presented {
+        proof.set(Identity::token(presented));
+    }
+    Ok(token)
 }
 
 /// The agent a credential stands for: an API key (`cex_…`) or a dashboard session JWT.

@@ -12,7 +12,8 @@
 
 use super::AppState;
 use super::error::{ApiError, OpenAiError};
-use super::extract::bearer_header;
+use super::extract::{bearer_header, live_token};
+use super::rate_limit::Proof;
 use crate::model::ChatRole;
 use crate::network::Error;
 use crate::tasks::public::PublicCall;
@@ -106,11 +107,12 @@ impl ChatMessage {
         (status = 503, description = "the agent's plugin is degraded, or it has no responder")))]
 async fn completions(
     State(state): State<AppState>,
+    proof: Proof,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
     let agents = &state.public_agents;
-    let token = agents.authenticate(bearer_header(&headers)).await?;
+    let token = live_token(&state, bearer_header(&headers), &proof).await?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge {
@@ -359,10 +361,11 @@ struct Model {
         (status = 401, description = "no token, or an unknown, revoked or expired one")))]
 async fn models(
     State(state): State<AppState>,
+    proof: Proof,
     headers: HeaderMap,
 ) -> Result<Json<ModelList>, OpenAiError> {
     let agents = &state.public_agents;
-    let token = agents.authenticate(bearer_header(&headers)).await?;
+    let token = live_token(&state, bearer_header(&headers), &proof).await?;
     let mut data = Vec::new();
     for agent in agents.callable(&token) {
         let profile = state.network.profile(&agent.id).await?;

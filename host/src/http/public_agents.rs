@@ -8,7 +8,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorReply};
-use super::extract::{Params, bearer_header};
+use super::extract::{Params, bearer_header, live_token};
 use super::rate_limit::{Identity, Proof};
 use crate::auth::tokens::require_dashboard_read;
 use crate::network::ErrorKind;
@@ -19,7 +19,7 @@ use crate::tasks::public::{
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Extension, FromRef, Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -109,7 +109,7 @@ impl FromRef<AppState> for PublicRoute {
 pub(super) async fn message_agent(
     State(route): State<PublicRoute>,
     Path(id): Path<String>,
-    proof: Option<Extension<Proof>>,
+    proof: Proof,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TaskResult>, ErrorReply> {
@@ -118,7 +118,7 @@ pub(super) async fn message_agent(
     let answer = route.endpoint.message(token, &id, &body).await;
     // The token is checked first: any answer but a 401 means it was live.
     let live = !matches!(&answer, Err(e) if e.kind == ErrorKind::Unauthorized);
-    if let (Some(Extension(proof)), Some(token), true) = (proof, token, live) {
+    if let (Some(token), true) = (token, live) {
         proof.set(Identity::token(token));
     }
     Ok(Json(answer?))
@@ -153,16 +153,13 @@ struct StreamQuery {
         (status = 403, description = "the token lacks dashboard:read")))]
 async fn task_stream(
     State(state): State<AppState>,
-    proof: Option<Extension<Proof>>,
+    proof: Proof,
     headers: HeaderMap,
     query: Result<Params<StreamQuery>, ApiError>,
 ) -> Result<Response, ErrorReply> {
     let Params(query) = query?;
     let presented = bearer_header(&headers).or(query.token.as_deref());
-    let token = state.tokens.authenticate(presented).await?;
-    if let (Some(Extension(proof)), Some(presented)) = (proof, presented) {
-        proof.set(Identity::token(presented));
-    }
+    let token = live_token(&state, presented, &proof).await?;
     require_dashboard_read(&token)?;
     let events = state.tasks.events().subscribe();
     let agent = query.agent;

@@ -69,8 +69,18 @@ pub enum Identity {
 }
 
 /// The slot in which an extractor records the identity a request's credential proved.
+/// As an extractor it is the request's slot, or (off the public listener, where nothing is
+/// limited) a slot nobody reads.
 #[derive(Clone, Default)]
 pub struct Proof(Arc<OnceLock<Identity>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Proof {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Proof>().cloned().unwrap_or_default())
+    }
+}
 
 impl Proof {
     /// Records `identity` for the request of `parts` (a no-op off the public listener).

@@ -24,6 +24,7 @@ pub use bridge::{BridgeError, bridge};
 use super::AppState;
 use super::error::{ApiError, status_of};
 use super::extract::{agent_for, bearer};
+use super::rate_limit::{Identity, Proof};
 use crate::auth::tokens::TOKEN_PREFIX;
 use crate::model::{Agent, ApiToken};
 use crate::network::{Error, ErrorKind};
@@ -120,12 +121,18 @@ async fn post_mcp(
         )),
         Some(t) if t.starts_with(TOKEN_PREFIX) => {
             let tokens = &state.public_agents;
-            tokens.authenticate(Some(t)).await.map(Caller::Token)
+            let token = tokens.authenticate(Some(t)).await;
+            token.map(|token| (Identity::token(t), Caller::Token(token)))
         }
-        Some(t) => agent_for(&state, t).await.map(Caller::Agent),
+        Some(t) => {
+            let agent = agent_for(&state, t).await;
+            agent.map(|agent| (Identity::Agent(agent.id.clone()), Caller::Agent(agent)))
+        }
     };
     match caller {
-        Ok(caller) => {
+        Ok((proved, caller)) => {
+            // The rate limiter charges the caller from now on, not its address.
+            Proof::record(&parts, proved);
             // NB: the SDK hands each handler the request's parts; the caller rides there.
             parts.extensions.insert(caller);
             let request = Request::from_parts(parts, body);
