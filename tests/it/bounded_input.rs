@@ -2,19 +2,20 @@
 //! `/openapi.json` as `maxLength` and enforced at exactly that length; longer values are
 //! refused naming the field and change nothing. The admin lists come a page at a time.
 
-use crate::common::{ADMIN_KEY, TestServer, assert_error};
+use crate::common::{ADMIN_KEY, TestServer, assert_error, daemon};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::num::NonZeroU32;
 
 /// Each registration field one character over its documented maximum is 422 naming it
-/// and registers nothing; at the maximum, it is accepted.
+/// and registers nothing (`framework`, documented as an enum, likewise with a long value);
+/// at the maximum, it is accepted.
 #[tokio::test]
 async fn registration_fields_are_bounded() {
     let srv = TestServer::start().await;
     let valid = || json!({"email": "ada@example.com", "name": "Ada", "agent_name": "ada"});
-    let fields = ["email", "name", "agent_name", "framework", "webhook_url"];
+    let fields = ["email", "name", "agent_name", "webhook_url"];
     for field in fields {
         let max = max_length(&srv, "Registration", field).await;
         let mut body = valid();
@@ -22,6 +23,10 @@ async fn registration_fields_are_bounded() {
         let reply = srv.register_raw(body).await;
         assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, Some(field));
     }
+    let mut body = valid();
+    body["framework"] = json!(string_of("framework", 1000));
+    let reply = srv.register_raw(body).await;
+    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, Some("framework"));
     assert_eq!(admin_list(&srv, "/admin/agents").await.1, json!([]));
 
     let max = max_length(&srv, "Registration", "name").await;
@@ -131,13 +136,20 @@ async fn every_request_string_has_a_documented_maximum() {
     ];
     for name in bodies {
         let properties = schemas[name]["properties"].as_object().expect(name);
-        for (field, schema) in properties {
-            let string = schema["type"] == "string"
-                || schema["type"]
-                    .as_array()
-                    .is_some_and(|t| t.contains(&json!("string")));
-            if string && !(name == "OutgoingMessage" && field == "content") {
-                assert!(schema["maxLength"].is_u64(), "{name}.{field}: {schema}");
+        for (field, property) in properties {
+            // The property, or each of its alternatives; an enum is bounded by its values.
+            let alternatives = property["oneOf"].as_array().cloned();
+            for schema in alternatives.unwrap_or_else(|| vec![property.clone()]) {
+                let string = schema["type"] == "string"
+                    || schema["type"]
+                        .as_array()
+                        .is_some_and(|t| t.contains(&json!("string")));
+                if string
+                    && schema["enum"].is_null()
+                    && !(name == "OutgoingMessage" && field == "content")
+                {
+                    assert!(schema["maxLength"].is_u64(), "{name}.{field}: {property}");
+                }
             }
         }
     }
@@ -186,6 +198,43 @@ async fn admin_lists_are_paged() {
     }
 }
 
+/// The daemon's `POST /task` context: `channel` and `sender` over 100 characters and
+/// `chatId` over 128 are 422 naming the field, and the refused task leaves no turn in its
+/// chat; at the maximum each is accepted.
+#[tokio::test]
+async fn task_context_fields_are_bounded() {
+    let srv = TestServer::start_with(crate::common::agents).await;
+    let task = |context: Value, message: &str| {
+        let body = json!({"agent": "echo", "message": message, "context": context});
+        daemon(&srv, Method::POST, "/task", Some(ADMIN_KEY), Some(body))
+    };
+    for (field, max) in [("channel", 100), ("sender", 100), ("chatId", 128)] {
+        let mut context = json!({"chatId": "bounded"});
+        context[field] = json!(string_of(field, max + 1));
+        let (status, body) = task(context, "remember this").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(&format!("context.{field}")), "{error}");
+        assert!(error.contains(&max.to_string()), "{error}");
+    }
+    let (status, body) = task(json!({"chatId": "bounded"}), "/history").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["content"], "history: 0 earlier turns",
+        "nothing was kept"
+    );
+
+    let context = json!({
+        "channel": string_of("channel", 100),
+        "sender": string_of("sender", 100),
+        "chatId": string_of("chatId", 128),
+    });
+    let (status, body) = task(context.clone(), "hello").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["chat_id"], context["chatId"]);
+    assert_eq!(body["channel"], context["channel"]);
+}
+
 /// A string of exactly `chars` characters that is valid for `field` but for its length.
 fn string_of(field: &str, chars: usize) -> String {
     let fill = |prefix: &str, suffix: &str| {
@@ -207,8 +256,11 @@ async fn max_length(srv: &TestServer, schema: &str, field: &str) -> usize {
         .json_at(Method::GET, format!("{}/openapi.json", srv.base))
         .await;
     let property = &document["components"]["schemas"][schema]["properties"][field];
-    property["maxLength"]
-        .as_u64()
+    // The property's own, or that of its string alternative.
+    let alternatives = property["oneOf"].as_array().into_iter().flatten();
+    std::iter::once(property)
+        .chain(alternatives)
+        .find_map(|schema| schema["maxLength"].as_u64())
         .unwrap_or_else(|| panic!("{schema}.{field}: {property}")) as usize
 }
 

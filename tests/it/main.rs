@@ -33,6 +33,7 @@ mod plugins;
 mod public_agents;
 mod rate_limits;
 mod reload;
+mod schemathesis;
 mod slow_clients;
 mod store;
 mod task_events;

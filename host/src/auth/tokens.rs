@@ -9,7 +9,7 @@
 use crate::clock::Clock;
 use crate::model::{ApiToken, Scope};
 use crate::network::{Error, ErrorKind, Result};
-use crate::store::{Rejection, Store, StoreError};
+use crate::store::{Page, Paged, Rejection, Store, StoreError};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -116,8 +116,9 @@ impl Tokens {
         })
     }
 
-    pub async fn list(&self) -> Result<Vec<ApiToken>> {
-        Ok(self.store.tokens().await?)
+    /// `page` of every token, oldest first.
+    pub async fn list(&self, page: Page) -> Result<Paged<ApiToken>> {
+        Ok(self.store.tokens(page).await?)
     }
 
     /// Revokes a token; it stops working on the next request.

@@ -43,7 +43,8 @@ struct Session {
 
 /// Log in with email and API key; returns a dashboard session token.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Credentials,
-    responses((status = 200, body = Session), (status = 401, description = "unknown email or wrong key")))]
+    responses((status = 200, body = Session), (status = 401, description = "unknown email or wrong key"),
+        (status = 422, description = "invalid field")))]
 async fn login(
     State(state): State<AppState>,
     JsonBody(credentials): JsonBody<Credentials>,
@@ -71,7 +72,8 @@ async fn me(
 
 /// Update the profile; `webhook_url: ""` clears the webhook.
 #[utoipa::path(put, path = "/auth/me", tag = "auth", security(("api_key" = [])), request_body = ProfileUpdate,
-    responses((status = 200, body = Profile), (status = 400, description = "bad webhook_url")))]
+    responses((status = 200, body = Profile), (status = 400, description = "bad webhook_url"),
+        (status = 422, description = "invalid field")))]
 async fn update_me(
     State(state): State<AppState>,
     CurrentAgent(agent): CurrentAgent,

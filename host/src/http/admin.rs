@@ -8,6 +8,7 @@ use crate::model::Announcement;
 use crate::model::ApiToken;
 use crate::network::agents::AgentOverview;
 use crate::network::announcements::NewAnnouncement;
+use crate::store::{Page, Paged};
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -43,7 +44,7 @@ async fn announce(
 
 /// All announcements, newest first, a page at a time.
 #[utoipa::path(get, path = "/admin/announcements", tag = "admin", security(("admin_key" = []), ("agx_live" = [])),
-    params(Page),
+    params(PageQuery),
     responses((status = 200, body = [Announcement], headers(
             ("X-Total-Count" = usize, description = "entries in the whole list"),
             ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, while there is one"))),
@@ -52,15 +53,20 @@ async fn announce(
 async fn list(
     State(state): State<AppState>,
     _: Admin,
-    Params(page): Params<Page>,
+    Params(page): Params<PageQuery>,
 ) -> Result<Response, ApiError> {
-    page.of("/admin/announcements", state.network.announcements().await?)
+    let page = page.checked()?;
+    answer(
+        "/admin/announcements",
+        page,
+        state.network.announcements(page).await?,
+    )
 }
 
 /// Every agent of the network, registered and hosted, oldest first (never a key or a
 /// hash), a page at a time.
 #[utoipa::path(get, path = "/admin/agents", tag = "admin", security(("admin_key" = []), ("agx_live" = [])),
-    params(Page),
+    params(PageQuery),
     responses((status = 200, body = [AgentOverview], headers(
             ("X-Total-Count" = usize, description = "entries in the whole list"),
             ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, while there is one"))),
@@ -69,16 +75,17 @@ async fn list(
 async fn agents(
     State(state): State<AppState>,
     _: Admin,
-    Params(page): Params<Page>,
+    Params(page): Params<PageQuery>,
 ) -> Result<Response, ApiError> {
-    page.of("/admin/agents", state.network.all_agents().await?)
+    let page = page.checked()?;
+    answer("/admin/agents", page, state.network.all_agents(page).await?)
 }
 
 /// Every `agx_live_` token, revoked and expired ones included, oldest first, a page at a
 /// time: the daemon's `GET /tokens`, never the token itself. Create and revoke them on the
 /// daemon.
 #[utoipa::path(get, path = "/admin/tokens", tag = "admin", security(("admin_key" = []), ("agx_live" = [])),
-    params(Page),
+    params(PageQuery),
     responses((status = 200, body = [ApiToken], headers(
             ("X-Total-Count" = usize, description = "entries in the whole list"),
             ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, while there is one"))),
@@ -87,16 +94,17 @@ async fn agents(
 async fn tokens(
     State(state): State<AppState>,
     _: Admin,
-    Params(page): Params<Page>,
+    Params(page): Params<PageQuery>,
 ) -> Result<Response, ApiError> {
-    page.of("/admin/tokens", state.tokens.list().await?)
+    let page = page.checked()?;
+    answer("/admin/tokens", page, state.tokens.list(page).await?)
 }
 
 /// Which part of an admin list to return. The answer stays the bare JSON array the lists
 /// always were; the headers say what else there is.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct Page {
+struct PageQuery {
     /// Entries to return, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
@@ -105,26 +113,31 @@ struct Page {
     offset: Option<usize>,
 }
 
-impl Page {
-    /// This page of `items` at `path`, with `X-Total-Count` and, while more follow, a
-    /// `Link` to the next page.
-    fn of<T: Serialize>(&self, path: &str, items: Vec<T>) -> Result<Response, ApiError> {
+impl PageQuery {
+    /// The page asked for, once `limit` is in range.
+    fn checked(&self) -> Result<Page, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             let detail = format!("limit must be an integer from 1 to {MAX_PAGE}");
             return Err(crate::network::Error::malformed("limit", detail).into());
         }
-        let offset = self.offset.unwrap_or(0);
-        let total = items.len();
-        let page: Vec<T> = items.into_iter().skip(offset).take(limit).collect();
-        let mut response = Json(page).into_response();
-        let headers = response.headers_mut();
-        headers.insert("x-total-count", total.into());
-        let next = offset.saturating_add(limit);
-        if next < total {
-            let link = format!("<{path}?limit={limit}&offset={next}>; rel=\"next\"");
-            headers.insert(header::LINK, link.try_into().expect("a path and numbers"));
-        }
-        Ok(response)
+        Ok(Page {
+            offset: self.offset.unwrap_or(0),
+            limit,
+        })
     }
+}
+
+/// `paged`, the page `page` of the list at `path`, with `X-Total-Count` and, while more
+/// follow, a `Link` to the next page.
+fn answer<T: Serialize>(path: &str, page: Page, paged: Paged<T>) -> Result<Response, ApiError> {
+    let mut response = Json(paged.items).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-total-count", paged.total.into());
+    let next = page.offset.saturating_add(page.limit);
+    if next < paged.total {
+        let link = format!("<{path}?limit={}&offset={next}>; rel=\"next\"", page.limit);
+        headers.insert(header::LINK, link.try_into().expect("a path and numbers"));
+    }
+    Ok(response)
 }

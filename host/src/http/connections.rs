@@ -35,7 +35,8 @@ async fn invite(
 #[utoipa::path(post, path = "/connections/accept", tag = "connections", security(("api_key" = [])),
     request_body = AcceptInvite,
     responses((status = 200, body = ConnectionView), (status = 404, description = "unknown code"),
-        (status = 400, description = "used, expired, own, already connected, unknown contract")))]
+        (status = 400, description = "used, expired, own, already connected, unknown contract"),
+        (status = 422, description = "invalid field")))]
 async fn accept(
     State(state): State<AppState>,
     CurrentAgent(agent): CurrentAgent,
@@ -80,7 +81,8 @@ async fn permissions(
 /// Change the caller's level for one category.
 #[utoipa::path(put, path = "/connections/{id}/permissions", tag = "permissions", security(("api_key" = [])),
     request_body = PermissionChange,
-    responses((status = 200, body = Permission), (status = 400), (status = 404), (status = 403)))]
+    responses((status = 200, body = Permission), (status = 400, description = "unknown category or level"),
+        (status = 404), (status = 403), (status = 422, description = "invalid body")))]
 async fn set_permission(
     State(state): State<AppState>,
     CurrentAgent(agent): CurrentAgent,

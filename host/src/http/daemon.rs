@@ -12,6 +12,7 @@ use crate::model::ApiToken;
 use crate::network::Error;
 use crate::network::connections::{AcceptInvite, ConnectionView};
 use crate::plugins::log::LogEntry;
+use crate::store::Page;
 use crate::tasks::{ChatOwner, DAEMON, TaskContext, TaskResult};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -136,7 +137,8 @@ async fn list_tokens(
     _: DaemonAdmin,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<ApiToken>>, ErrorReply> {
-    Ok(Json(state.tokens.list().await?))
+    // The operator's own loopback view of what only the operator creates: whole.
+    Ok(Json(state.tokens.list(Page::ALL).await?.items))
 }
 
 async fn revoke_token(
@@ -173,8 +175,8 @@ async fn backup(_: DaemonAdmin, State(state): State<AppState>) -> Result<Respons
 struct TaskRequest {
     agent: String,
     message: String,
-    #[serde(default)]
-    context: TaskContext,
+    #[serde(default, deserialize_with = "crate::network::validate::object")]
+    context: Option<TaskContext>,
     /// Stream events instead of waiting for the result (as `Accept: text/event-stream`).
     #[serde(default)]
     stream: bool,
@@ -187,13 +189,15 @@ async fn run_task(
     body: Result<JsonBody<TaskRequest>, ApiError>,
 ) -> Result<Response, ErrorReply> {
     let JsonBody(request) = body?;
+    let context = request.context.unwrap_or_default();
+    context.bounded()?;
     let streaming = request.stream || accepts_event_stream(&headers);
     let task = state
         .tasks
         .prepare(
             &request.agent,
             request.message,
-            request.context,
+            context,
             DAEMON,
             ChatOwner::Daemon,
         )

@@ -34,7 +34,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Send a message; an `Idempotency-Key` repeat within 24 h returns the first message.
 #[utoipa::path(post, path = "/messages", tag = "messages", security(("api_key" = [])),
     request_body = OutgoingMessage,
-    params(("Idempotency-Key" = Option<String>, Header, description = "de-duplicates retries for 24 h")),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 255,
+        // Visible ASCII (spaces and tabs inside), not blank: HTTP trims the ends.
+        pattern = r"^[\t\x20-\x7e]*[\x21-\x7e][\t\x20-\x7e]*$",
+        description = "de-duplicates retries for 24 h")),
     responses((status = 200, body = Message), (status = 400), (status = 403), (status = 404), (status = 422)))]
 async fn send(
     State(state): State<AppState>,
@@ -59,6 +62,7 @@ async fn send(
 #[into_params(parameter_in = Query)]
 struct StreamParams {
     /// Seconds to wait, 1 to 60 (default 30).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 60)]
     timeout: Option<String>,
 }
 
@@ -85,6 +89,7 @@ async fn stream(
 #[into_params(parameter_in = Query)]
 struct InboxParams {
     /// Messages to return at most, 1 to 200 (default 50).
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
     limit: Option<String>,
 }
 

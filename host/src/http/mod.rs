@@ -141,7 +141,58 @@ fn protocol_routes() -> OpenApiRouter<AppState> {
 /// `/openapi.json` and the `/docs` page can never disagree with what is served).
 pub fn openapi() -> &'static utoipa::openapi::OpenApi {
     static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(|| api_routes().split_for_parts().1)
+    DOCUMENT.get_or_init(|| {
+        let mut document = api_routes().split_for_parts().1;
+        answers_of_every_route(&mut document);
+        document
+    })
+}
+
+/// Documents on each operation the answers the layers in front of every route give, so
+/// that no route can forget one: 429 (the rate limits), 401 where a credential is required
+/// (missing, unknown, revoked or expired), 413 where there is a body (over the body limit),
+/// 422 where there are parameters (a path that is not UTF-8, a query that does not parse).
+fn answers_of_every_route(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{RefOr, Response};
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let parameters = operation.parameters.as_ref().is_some_and(|p| {
+                p.iter()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query))
+            });
+            let answers = [
+                (true, "429", "Too many requests: wait `Retry-After` seconds"),
+                (
+                    secured,
+                    "401",
+                    "No credential, or an unknown, revoked or expired one",
+                ),
+                (
+                    operation.request_body.is_some(),
+                    "413",
+                    "The body is over the limit",
+                ),
+                (parameters, "422", "A parameter is invalid"),
+            ];
+            for (applies, status, description) in answers {
+                if applies {
+                    let responses = &mut operation.responses.responses;
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::T(Response::new(description)));
+                }
+            }
+        }
+    }
 }
 
 /// The public listener's router: the network API, public agents, pages, `/health` and

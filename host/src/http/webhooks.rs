@@ -33,6 +33,7 @@ async fn rotate_secret(
 #[into_params(parameter_in = Query)]
 struct DeliveryFilter {
     /// pending, delivered or dead; all when absent.
+    #[param(value_type = Option<crate::model::DeliveryStatus>)]
     status: Option<String>,
 }
 

@@ -46,10 +46,19 @@ pub struct Announcement {
     pub title: String,
     pub content: String,
     /// Echoed as the admin sent it (clients use strings like `"4"`, some send numbers).
-    #[schema(value_type = String)]
+    #[schema(schema_with = announcement_version)]
     pub version: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub source: String,
+}
+
+/// An announcement's `version`: a string or a number.
+fn announcement_version() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let alternatives = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Number));
+    Schema::OneOf(alternatives.build())
 }
 
 /// What a poll hands to an agent: its newly delivered messages and announcements.

@@ -11,7 +11,7 @@ use super::validate::{
 };
 use super::{Error, Network, Result, new_id};
 use crate::model::*;
-use crate::store::{Rejection, StoreError};
+use crate::store::{Page, Paged, Rejection, StoreError};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -25,15 +25,15 @@ const ONLINE_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct Registration {
-    #[schema(required = true, max_length = 254)]
+    #[schema(value_type = String, format = Email, max_length = 254)]
     pub email: Option<String>,
     /// The owner's name.
-    #[schema(required = true, max_length = 100)]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
-    #[schema(required = true, max_length = 100)]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"\S")]
     pub agent_name: Option<String>,
     /// claude, openclaw, gpt or custom (the default).
-    #[schema(max_length = 32)]
+    #[schema(value_type = Option<Framework>)]
     pub framework: Option<String>,
     #[schema(max_length = 2048)]
     pub webhook_url: Option<String>,
@@ -65,9 +65,9 @@ pub struct Registered {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct Credentials {
-    #[schema(required = true, max_length = 254)]
+    #[schema(value_type = String, min_length = 1, max_length = 254, pattern = r"\S")]
     pub email: Option<String>,
-    #[schema(required = true, max_length = 128)]
+    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"\S")]
     pub api_key: Option<String>,
 }
 
@@ -278,26 +278,20 @@ impl Network {
         })
     }
 
-    /// Every member of the network, oldest first.
-    pub async fn all_agents(&self) -> Result<Vec<AgentOverview>> {
-        Ok(self
-            .store
-            .agents()
-            .await?
-            .into_iter()
-            .map(|agent| {
-                let last_seen_at = self.presence.last_seen(&agent.id, agent.last_seen_at);
-                AgentOverview {
-                    status: self.status(last_seen_at),
-                    hosted: agent.is_hosted(),
-                    id: agent.id,
-                    name: agent.name,
-                    framework: agent.framework,
-                    last_seen_at,
-                    created_at: agent.created_at,
-                }
-            })
-            .collect())
+    /// `page` of every member of the network, oldest first.
+    pub async fn all_agents(&self, page: Page) -> Result<Paged<AgentOverview>> {
+        Ok(self.store.agents(page).await?.map(|agent| {
+            let last_seen_at = self.presence.last_seen(&agent.id, agent.last_seen_at);
+            AgentOverview {
+                status: self.status(last_seen_at),
+                hosted: agent.is_hosted(),
+                id: agent.id,
+                name: agent.name,
+                framework: agent.framework,
+                last_seen_at,
+                created_at: agent.created_at,
+            }
+        }))
     }
 
     pub(super) async fn agent(&self, agent_id: &str) -> Result<Agent> {

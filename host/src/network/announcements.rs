@@ -5,6 +5,7 @@ use super::validate::{
 };
 use super::{Error, Network, Result, new_id};
 use crate::model::Announcement;
+use crate::store::{Page, Paged};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -13,13 +14,26 @@ pub const ANNOUNCEMENT_SOURCE: &str = "agentx-platform";
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct NewAnnouncement {
-    #[schema(required = true, max_length = 200)]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: Option<String>,
-    #[schema(required = true, max_length = 20000)]
+    #[schema(value_type = String, min_length = 1, max_length = 20000, pattern = r"\S")]
     pub content: Option<String>,
-    /// Usually a string such as `"4"`; a number is kept as a number.
-    #[schema(value_type = Option<String>, max_length = 32)]
+    /// Usually a string such as `"4"`; a number is kept as a number [default: `"1"`].
+    #[schema(schema_with = version_schema)]
     pub version: Option<serde_json::Value>,
+}
+
+/// `version`: a string of at most [`MAX_WORD_CHARS`] characters, a number, or null.
+fn version_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let string = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_WORD_CHARS));
+    let alternatives = OneOfBuilder::new()
+        .item(string)
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .item(ObjectBuilder::new().schema_type(Type::Null));
+    Schema::OneOf(alternatives.build())
 }
 
 impl Network {
@@ -58,7 +72,8 @@ impl Network {
         Ok(announcement)
     }
 
-    pub async fn announcements(&self) -> Result<Vec<Announcement>> {
-        Ok(self.store.announcements().await?)
+    /// `page` of every announcement, newest first.
+    pub async fn announcements(&self, page: Page) -> Result<Paged<Announcement>> {
+        Ok(self.store.announcements(page).await?)
     }
 }

@@ -23,7 +23,7 @@ pub struct InviteCreated {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct AcceptInvite {
-    #[schema(required = true, max_length = 128)]
+    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"\S")]
     pub invite_code: Option<String>,
     /// friends (default), coworkers or casual.
     #[schema(max_length = 100)]
@@ -54,11 +54,9 @@ pub struct Permissions {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct PermissionChange {
-    /// info, requests or personal (longer values are refused as unknown).
-    #[schema(required = true, max_length = 32)]
+    #[schema(value_type = Category)]
     pub category: Option<String>,
-    /// auto, ask or never.
-    #[schema(required = true, max_length = 32)]
+    #[schema(value_type = Level)]
     pub level: Option<String>,
 }
 

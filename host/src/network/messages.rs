@@ -20,16 +20,16 @@ pub const STREAM_BATCH: usize = 100;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct OutgoingMessage {
-    #[schema(required = true, max_length = 128)]
+    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"\S")]
     pub to_agent_id: Option<String>,
     /// Bounded by the request body limit (`server.body_limit_bytes`, 256 KiB by default).
-    #[schema(required = true)]
+    #[schema(value_type = String, min_length = 1, pattern = r"\S")]
     pub content: Option<String>,
     /// text (default), query, response, update or request.
-    #[schema(max_length = 32)]
+    #[schema(value_type = Option<MessageType>)]
     pub message_type: Option<String>,
     /// info, requests or personal; without one the message is always allowed.
-    #[schema(max_length = 32)]
+    #[schema(value_type = Option<Category>)]
     pub category: Option<String>,
     /// Continue this thread; without it a new thread starts.
     #[schema(max_length = 128)]

@@ -26,6 +26,24 @@ pub const MAX_ANNOUNCEMENT_CHARS: usize = 20_000;
 /// An API key is 68 characters; a longer one cannot be right.
 pub const MAX_KEY_CHARS: usize = 128;
 
+/// For `#[serde(deserialize_with)]` on an optional struct field: the struct only from a
+/// JSON object (or null). Serde's derive also builds a struct from an array of its fields
+/// in order, which no client means and no schema of ours allows.
+pub fn object<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::Deserialize;
+    use serde::de::Error as _;
+    match Option::<serde_json::Map<String, serde_json::Value>>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(fields) => T::deserialize(serde_json::Value::Object(fields))
+            .map(Some)
+            .map_err(D::Error::custom),
+    }
+}
+
 /// A field the contract requires: present and, once trimmed, not empty.
 pub fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str> {
     match value.as_deref().map(str::trim) {

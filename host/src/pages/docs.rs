@@ -68,7 +68,8 @@ const DAEMON: &[HandWritten] = &[
     (
         "POST",
         "/task",
-        "Runs a hosted agent: `{agent, message, context: {channel, sender, chatId}}`; \
+        "Runs a hosted agent: `{agent, message, context: {channel, sender, chatId}}` \
+         (`channel` and `sender` at most 100 characters, `chatId` 128, else 422); \
          `Accept: text/event-stream` or `\"stream\": true` streams its events.",
     ),
     (

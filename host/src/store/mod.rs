@@ -102,6 +102,37 @@ impl Lease {
     }
 }
 
+/// Which part of a list to read: skip `offset` entries, then at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl Page {
+    /// The whole list (for the operator's loopback views, whose lists only the operator grows).
+    pub const ALL: Page = Page {
+        offset: 0,
+        limit: usize::MAX,
+    };
+}
+
+/// A page of a list, and how long the whole list is (read together, so they agree).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+}
+
+impl<T> Paged<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
+        Paged {
+            items: self.items.into_iter().map(f).collect(),
+            total: self.total,
+        }
+    }
+}
+
 /// The outcome of storing a message: a new one, or the first one sent with the same key.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -128,8 +159,9 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
     /// Creates or renames an agent hosted by agentx (it has no API key).
     async fn ensure_hosted_agent(&self, agent: Agent) -> Result<()>;
     async fn agent(&self, id: &str) -> Result<Option<Agent>>;
-    /// Every agent, registered and hosted, oldest first (the operator's dashboard).
-    async fn agents(&self) -> Result<Vec<Agent>>;
+    /// `page` of every agent, registered and hosted, oldest first (the operator's
+    /// dashboard); only the page is read.
+    async fn agents(&self, page: Page) -> Result<Paged<Agent>>;
     async fn agent_by_key_hash(&self, key_hash: [u8; 32]) -> Result<Option<Agent>>;
     /// The account of an email (matched case-insensitively) and its agent's key hash.
     async fn account_by_email(&self, email: &str) -> Result<Option<(User, Agent, [u8; 32])>>;
@@ -196,14 +228,15 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
     async fn memory_keys(&self, agent: &str, prefix: &str) -> Result<Vec<String>>;
 
     async fn insert_announcement(&self, announcement: Announcement) -> Result<()>;
-    /// All announcements, newest first.
-    async fn announcements(&self) -> Result<Vec<Announcement>>;
+    /// `page` of all announcements, newest first; only the page is read.
+    async fn announcements(&self, page: Page) -> Result<Paged<Announcement>>;
 
     /// Stores a new `agx_live_` token under the SHA-256 of its text.
     async fn insert_token(&self, token: ApiToken, hash: [u8; 32]) -> Result<()>;
     async fn token_by_hash(&self, hash: [u8; 32]) -> Result<Option<ApiToken>>;
-    /// Every token, revoked and expired ones included, oldest first.
-    async fn tokens(&self) -> Result<Vec<ApiToken>>;
+    /// `page` of every token, revoked and expired ones included, oldest first; only the
+    /// page is read.
+    async fn tokens(&self, page: Page) -> Result<Paged<ApiToken>>;
     /// Marks a token revoked at `at` (a second revocation keeps the first time).
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<ApiToken>;
 

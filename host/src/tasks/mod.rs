@@ -17,10 +17,12 @@ pub mod request;
 use crate::clock::Clock;
 use crate::hosted::HostedAgents;
 use crate::model::{ChatRole, ChatTurn};
+use crate::network::validate::{MAX_NAME_CHARS, bounded};
 use crate::network::{Error, ErrorKind};
 use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin};
 use crate::store::{Store, StoreError};
 use events::{EventKind, TaskEvent, TaskEvents, TaskMeta};
+use public::MAX_CHAT_ID_CHARS;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -36,10 +38,25 @@ pub const DEFAULT_SENDER: &str = "api";
 /// `context` of a task request; every field optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TaskContext {
+    /// At most [`MAX_NAME_CHARS`] characters.
     pub channel: Option<String>,
+    /// At most [`MAX_NAME_CHARS`] characters.
     pub sender: Option<String>,
+    /// At most [`MAX_CHAT_ID_CHARS`] characters.
     #[serde(rename = "chatId", alias = "chat_id")]
     pub chat_id: Option<String>,
+}
+
+impl TaskContext {
+    /// Refuses a field over its maximum (422 `too_long`, naming `context.<field>`): each is
+    /// kept with every turn of the chat and sent with every event on the task stream.
+    pub fn bounded(&self) -> Result<(), Error> {
+        bounded(&[
+            ("context.channel", self.channel.as_deref(), MAX_NAME_CHARS),
+            ("context.sender", self.sender.as_deref(), MAX_NAME_CHARS),
+            ("context.chatId", self.chat_id.as_deref(), MAX_CHAT_ID_CHARS),
+        ])
+    }
 }
 
 /// Whose chat sessions a task's chat id names. Callers choose chat ids, so a session is

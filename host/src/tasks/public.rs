@@ -11,7 +11,7 @@ use crate::auth::Tokens;
 use crate::config::Access;
 use crate::hosted::{HostedAgent, HostedAgents};
 use crate::model::ApiToken;
-use crate::network::validate::{MAX_NAME_CHARS, bounded};
+use crate::network::validate::{MAX_NAME_CHARS, bounded, object};
 use crate::network::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -31,7 +31,7 @@ pub trait PublicEndpoint: Send + Sync + 'static {
 pub struct PublicMessage {
     /// What the app says to the agent.
     message: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     context: Option<PublicContext>,
 }
 

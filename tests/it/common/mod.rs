@@ -13,7 +13,7 @@ pub use config::{agents, config_file, fixture, repo, rewrite_config};
 pub use daemon::{connect_hosted, daemon, reload, revoke, token};
 pub use events::read_events;
 pub use public::{assert_refused, public, public_at, public_raw};
-pub use python::{python_clients, run_python};
+pub use python::{python_clients, run_python, run_tool};
 pub use readme::readme_block;
 
 use agentx::clock::ManualClock;

@@ -4,7 +4,7 @@
 //! and pass, as the browser checks do without Chromium.
 
 use super::repo;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The venv's interpreter, or `None` (with a note on stderr) when it has not been set up.
@@ -26,19 +26,37 @@ pub async fn run_python(
     env: &[(&str, &str)],
     limit: Duration,
 ) -> String {
-    let mut command = tokio::process::Command::new(python);
-    command.arg("-c").arg(script).kill_on_drop(true);
+    run(python, &["-c", script], env, limit).await
+}
+
+/// Runs the venv's command `tool` (a console script beside its interpreter, such as
+/// `schemathesis`) with `args`, as [`run_python`] runs a script.
+pub async fn run_tool(
+    python: &Path,
+    tool: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> String {
+    let program = python.with_file_name(tool);
+    run(&program, args, env, limit).await
+}
+
+async fn run(program: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> String {
+    let mut command = tokio::process::Command::new(program);
+    command.args(args).kill_on_drop(true);
     for (name, value) in env {
         command.env(name, value);
     }
     let output = tokio::time::timeout(limit, command.output())
         .await
-        .unwrap_or_else(|_| panic!("the Python client ran past {limit:?}"))
-        .expect("the venv's python runs");
+        .unwrap_or_else(|_| panic!("{} ran past {limit:?}", program.display()))
+        .expect("the venv's program runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "the Python client failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
+        "{} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
+        program.display(),
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );

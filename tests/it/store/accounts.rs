@@ -1,7 +1,7 @@
 //! Accounts, hosted agents and the store's secrets.
 
 use super::*;
-use agentx::store::Rejection;
+use agentx::store::{Page, Rejection};
 
 pub async fn accounts_are_unique_by_email_and_found_by_key(s: &Backend) {
     let ada = register(s, "ada").await;
@@ -44,9 +44,10 @@ pub async fn accounts_are_unique_by_email_and_found_by_key(s: &Backend) {
     register(s, "bob").await;
     let ids: Vec<String> = s
         .store
-        .agents()
+        .agents(Page::ALL)
         .await
         .unwrap()
+        .items
         .into_iter()
         .map(|a| a.id)
         .collect();

@@ -2,7 +2,7 @@
 
 use super::*;
 use agentx::notify::{Notifier, Topic};
-use agentx::store::Rejection;
+use agentx::store::{Page, Rejection};
 use std::collections::HashSet;
 
 fn ids(messages: &[Message]) -> Vec<String> {
@@ -312,7 +312,7 @@ pub async fn acknowledgement_rules(s: &Backend) {
     );
 }
 
-fn announcement(title: &str) -> Announcement {
+pub fn announcement(title: &str) -> Announcement {
     Announcement {
         id: id(),
         title: title.into(),
@@ -340,7 +340,7 @@ pub async fn announcements_reach_every_agent_once(s: &Backend) {
         .unwrap();
     let titles = |a: Vec<Announcement>| a.into_iter().map(|a| a.title).collect::<Vec<_>>();
     assert_eq!(
-        titles(s.store.announcements().await.unwrap()),
+        titles(s.store.announcements(Page::ALL).await.unwrap().items),
         ["two", "one"],
         "newest first"
     );

@@ -108,6 +108,7 @@ conformance!(redb, postgres: [
     chat_turns_are_kept_per_chat,
     a2a_tasks_are_per_token_and_deduplicated_by_message_id,
     working_a2a_tasks_and_held_leases,
+    lists_are_read_a_page_at_a_time,
 ]);
 
 // Records, as the domain would make them.

@@ -1,7 +1,7 @@
-//! Tokens, plugin memory and chat turns.
+//! Tokens, plugin memory, chat turns, and the operator's lists a page at a time.
 
 use super::*;
-use agentx::store::{MemoryQuota, Rejection, StoreError};
+use agentx::store::{MemoryQuota, Page, Paged, Rejection, StoreError};
 
 fn token(name: &str, created_at: DateTime<Utc>) -> ApiToken {
     ApiToken {
@@ -46,9 +46,10 @@ pub async fn tokens_are_found_by_hash_and_revoked_once(s: &Backend) {
     );
     let names: Vec<String> = s
         .store
-        .tokens()
+        .tokens(Page::ALL)
         .await
         .unwrap()
+        .items
         .into_iter()
         .map(|t| t.name)
         .collect();
@@ -347,4 +348,98 @@ pub async fn working_a2a_tasks_and_held_leases(s: &Backend) {
         )
         .await;
     }
+/// The operator's lists (agents, tokens oldest first; announcements newest first) come a
+/// page at a time with the whole list's length: the pages, in turn, are the whole list in
+/// order, a page past the end is empty, and renaming a hosted agent adds no entry.
+pub async fn lists_are_read_a_page_at_a_time(s: &Backend) {
+    let base = now();
+    let at = |seconds: i64| base + chrono::Duration::seconds(seconds);
+    // Inserted out of order, ids unlike their age; two share a creation time (then by id).
+    for (id, age) in [
+        ("g", 3),
+        ("c", 0),
+        ("e", 5),
+        ("a", 4),
+        ("f", 1),
+        ("b", 1),
+        ("d", 6),
+    ] {
+        let agent = Agent::hosted(id, id, at(age));
+        s.store.ensure_hosted_agent(agent).await.unwrap();
+    }
+    s.store
+        .ensure_hosted_agent(Agent::hosted("g", "renamed", at(9)))
+        .await
+        .unwrap();
+    let ids = |paged: Paged<Agent>| (paged.items.into_iter().map(|a| a.id).collect(), paged.total);
+    let oldest_first = ["c", "b", "f", "g", "a", "e", "d"];
+    let mut walked: Vec<String> = Vec::new();
+    for offset in (0..7).step_by(3) {
+        let (page, total) = ids(s.store.agents(Page { offset, limit: 3 }).await.unwrap());
+        assert_eq!(total, 7);
+        assert_eq!(page.len(), 3.min(7 - offset), "page at {offset}: {page:?}");
+        walked.extend(page);
+    }
+    assert_eq!(walked, oldest_first);
+    assert_eq!(
+        ids(s.store.agents(Page::ALL).await.unwrap()).0,
+        oldest_first
+    );
+    let past = s
+        .store
+        .agents(Page {
+            offset: 7,
+            limit: 3,
+        })
+        .await
+        .unwrap();
+    assert_eq!((past.items.len(), past.total), (0, 7));
+
+    for (n, age) in [(0, 2), (1, 0), (2, 1)] {
+        let token = token(&format!("t{age}"), at(age));
+        s.store
+            .insert_token(token, key_hash(&format!("t{n}")))
+            .await
+            .unwrap();
+    }
+    let tokens = s
+        .store
+        .tokens(Page {
+            offset: 1,
+            limit: 5,
+        })
+        .await
+        .unwrap();
+    let names: Vec<_> = tokens.items.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!((names, tokens.total), (vec!["t1", "t2"], 3));
+
+    for title in ["one", "two", "three", "four"] {
+        s.store
+            .insert_announcement(announcement(title))
+            .await
+            .unwrap();
+    }
+    let page = s
+        .store
+        .announcements(Page {
+            offset: 1,
+            limit: 2,
+        })
+        .await
+        .unwrap();
+    let titles: Vec<_> = page.items.iter().map(|a| a.title.as_str()).collect();
+    assert_eq!(
+        (titles, page.total),
+        (vec!["three", "two"], 4),
+        "newest first"
+    );
+    let empty = s
+        .store
+        .announcements(Page {
+            offset: 4,
+            limit: 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!((empty.items.len(), empty.total), (0, 4));
 }

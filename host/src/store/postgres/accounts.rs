@@ -1,8 +1,8 @@
 //! Users, agents and their API keys; the node-wide secrets.
 
-use super::db::{self, Conn, doc, docs, json, nanos, require};
+use super::db::{self, Conn, doc, json, nanos, require};
 use crate::model::*;
-use crate::store::{Rejection, Result, StoreError};
+use crate::store::{Page, Paged, Rejection, Result, StoreError};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 
@@ -93,8 +93,8 @@ pub(super) async fn agent(c: &impl Conn, id: &str) -> Result<Option<Agent>> {
     row.map(|r| doc(&r, 0)).transpose()
 }
 
-pub(super) async fn agents(c: &impl Conn) -> Result<Vec<Agent>> {
-    docs(&db::rows(c, "SELECT doc FROM agents ORDER BY created_at_ns, id", &[]).await?)
+pub(super) async fn agents(c: &impl Conn, page: Page) -> Result<Paged<Agent>> {
+    db::paged(c, "agents", "created_at_ns, id", page).await
 }
 
 pub(super) async fn agent_by_key_hash(c: &impl Conn, key_hash: [u8; 32]) -> Result<Option<Agent>> {

@@ -1,11 +1,11 @@
 //! Announcements to every agent. Each agent's cursor into them is advanced by
 //! [`super::messages::take_pending`], which hands them over with the queued messages.
 
-use super::db::{self, Conn, docs, json};
+use super::db::{self, Conn, json};
 use super::outbox;
 use crate::model::Announcement;
 use crate::notify::Topic;
-use crate::store::Result;
+use crate::store::{Page, Paged, Result};
 use deadpool_postgres::Transaction;
 
 pub(super) async fn insert_announcement(
@@ -29,6 +29,6 @@ pub(super) async fn insert_announcement(
     Ok(())
 }
 
-pub(super) async fn announcements(c: &impl Conn) -> Result<Vec<Announcement>> {
-    docs(&db::rows(c, "SELECT doc FROM announcements ORDER BY seq DESC", &[]).await?)
+pub(super) async fn announcements(c: &impl Conn, page: Page) -> Result<Paged<Announcement>> {
+    db::paged(c, "announcements", "seq DESC", page).await
 }

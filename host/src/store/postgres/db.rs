@@ -1,7 +1,7 @@
 //! The few ways the record families talk to PostgreSQL: prepared (and cached) statements on
 //! a pooled connection or inside a transaction, JSON documents, and error mapping.
 
-use crate::store::{Rejection, Result, StoreError};
+use crate::store::{Page, Paged, Rejection, Result, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Serialize, de::DeserializeOwned};
 use std::future::Future;
@@ -81,6 +81,41 @@ pub(super) fn docs<T: DeserializeOwned>(rows: &[Row]) -> Result<Vec<T>> {
 
 pub(super) fn json<T: Serialize>(value: &T) -> Result<String> {
     Ok(serde_json::to_string(value)?)
+}
+
+/// `page` of the documents of `table` in the order `order_by` (an index's columns), and how
+/// many rows the table has, in one statement (one snapshot, so the two agree; the count row
+/// comes even when the page is empty). Only the page's documents are read.
+pub(super) async fn paged<T: DeserializeOwned>(
+    c: &impl Conn,
+    table: &'static str,
+    order_by: &'static str,
+    page: Page,
+) -> Result<Paged<T>> {
+    let sql = format!(
+        "SELECT t.total, p.doc FROM (SELECT count(*) AS total FROM {table}) t
+         LEFT JOIN LATERAL (SELECT doc, row_number() OVER (ORDER BY {order_by}) AS n
+                            FROM {table} ORDER BY {order_by} LIMIT $1 OFFSET $2) p ON true
+         ORDER BY p.n"
+    );
+    // Postgres counts in i64; a page past that is past the end anyway.
+    let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
+    let rows = rows(c, &sql, &[&limit, &offset]).await?;
+    let total = match rows.first() {
+        Some(row) => row.try_get::<_, i64>(0)?,
+        None => 0,
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if let Some(doc) = row.try_get::<_, Option<&str>>(1)? {
+            items.push(serde_json::from_str(doc)?);
+        }
+    }
+    Ok(Paged {
+        items,
+        total: usize::try_from(total).unwrap_or(usize::MAX),
+    })
 }
 
 /// A time as an exactly comparable number (what redb's records compare too).

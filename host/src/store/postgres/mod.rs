@@ -17,7 +17,7 @@
 //! twice. A commit that gives an agent something new also sends a `NOTIFY` (delivered by
 //! PostgreSQL only if the transaction commits), and wakes this node's waiters directly.
 
-use super::{Lease, MemoryQuota, NewMessage, Result, Sent, Store, StoreError};
+use super::{Lease, MemoryQuota, NewMessage, Page, Paged, Result, Sent, Store, StoreError};
 use crate::model::*;
 use crate::notify::{Notifier, Topic};
 use async_trait::async_trait;
@@ -155,8 +155,8 @@ impl Store for PgStore {
         accounts::agent(&*self.client().await?, id).await
     }
 
-    async fn agents(&self) -> Result<Vec<Agent>> {
-        accounts::agents(&*self.client().await?).await
+    async fn agents(&self, page: Page) -> Result<Paged<Agent>> {
+        accounts::agents(&*self.client().await?, page).await
     }
 
     async fn agent_by_key_hash(&self, key_hash: [u8; 32]) -> Result<Option<Agent>> {
@@ -310,8 +310,8 @@ impl Store for PgStore {
         .await?)
     }
 
-    async fn announcements(&self) -> Result<Vec<Announcement>> {
-        announcements::announcements(&*self.client().await?).await
+    async fn announcements(&self, page: Page) -> Result<Paged<Announcement>> {
+        announcements::announcements(&*self.client().await?, page).await
     }
 
     async fn insert_token(&self, token: ApiToken, hash: [u8; 32]) -> Result<()> {
@@ -322,8 +322,8 @@ impl Store for PgStore {
         tokens::token_by_hash(&*self.client().await?, hash).await
     }
 
-    async fn tokens(&self) -> Result<Vec<ApiToken>> {
-        tokens::tokens(&*self.client().await?).await
+    async fn tokens(&self, page: Page) -> Result<Paged<ApiToken>> {
+        tokens::tokens(&*self.client().await?, page).await
     }
 
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<ApiToken> {

@@ -1,8 +1,8 @@
 //! `agx_live_` tokens, found by the SHA-256 of their text.
 
-use super::db::{self, Conn, doc, docs, json, nanos, require};
+use super::db::{self, Conn, doc, json, nanos, require};
 use crate::model::ApiToken;
-use crate::store::Result;
+use crate::store::{Page, Paged, Result};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 
@@ -31,8 +31,8 @@ pub(super) async fn token_by_hash(c: &impl Conn, hash: [u8; 32]) -> Result<Optio
     row.map(|r| doc(&r, 0)).transpose()
 }
 
-pub(super) async fn tokens(c: &impl Conn) -> Result<Vec<ApiToken>> {
-    docs(&db::rows(c, "SELECT doc FROM tokens ORDER BY created_at_ns, id", &[]).await?)
+pub(super) async fn tokens(c: &impl Conn, page: Page) -> Result<Paged<ApiToken>> {
+    db::paged(c, "tokens", "created_at_ns, id", page).await
 }
 
 pub(super) async fn revoke_token(

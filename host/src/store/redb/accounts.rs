@@ -1,8 +1,11 @@
 //! Users, agents and their API keys.
 
-use super::tables::{AGENT_KEYS, AGENTS, EMAILS, KEYS, USERS, get_json, put_json, require};
+use super::tables::{
+    AGENT_KEYS, AGENTS, AGENTS_BY_AGE, EMAILS, KEYS, USERS, get_json, index_age, page_by_age,
+    put_json, require,
+};
 use crate::model::*;
-use crate::store::{Rejection, Result, StoreError};
+use crate::store::{Page, Paged, Rejection, Result, StoreError};
 use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
@@ -20,6 +23,7 @@ pub(super) fn insert_account(
     emails.insert(email.as_str(), agent.id.as_str())?;
     put_json(&mut txn.open_table(USERS)?, &user.id, user)?;
     put_json(&mut txn.open_table(AGENTS)?, &agent.id, agent)?;
+    index_age(txn, AGENTS_BY_AGE, agent.created_at, &agent.id)?;
     txn.open_table(KEYS)?
         .insert(key_hash.as_slice(), agent.id.as_str())?;
     txn.open_table(AGENT_KEYS)?
@@ -34,7 +38,10 @@ pub(super) fn ensure_hosted_agent(txn: &WriteTransaction, agent: Agent) -> Resul
             name: agent.name,
             ..existing
         },
-        None => agent,
+        None => {
+            index_age(txn, AGENTS_BY_AGE, agent.created_at, &agent.id)?;
+            agent
+        }
     };
     put_json(&mut agents, &stored.id, &stored)
 }
@@ -43,14 +50,8 @@ pub(super) fn agent(txn: &ReadTransaction, id: &str) -> Result<Option<Agent>> {
     get_json(&txn.open_table(AGENTS)?, id)
 }
 
-pub(super) fn agents(txn: &ReadTransaction) -> Result<Vec<Agent>> {
-    let mut agents = txn
-        .open_table(AGENTS)?
-        .iter()?
-        .map(|entry| Ok(serde_json::from_slice::<Agent>(entry?.1.value())?))
-        .collect::<Result<Vec<_>>>()?;
-    agents.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-    Ok(agents)
+pub(super) fn agents(txn: &ReadTransaction, page: Page) -> Result<Paged<Agent>> {
+    page_by_age(txn, AGENTS, AGENTS_BY_AGE, page)
 }
 
 pub(super) fn agent_by_key_hash(

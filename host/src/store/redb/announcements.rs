@@ -5,8 +5,8 @@ use super::outbox;
 use super::tables::{ANNOUNCEMENTS, next_seq};
 use crate::model::Announcement;
 use crate::notify::Topic;
-use crate::store::Result;
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use crate::store::{Page, Paged, Result};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 pub(super) fn insert_announcement(
     txn: &WriteTransaction,
@@ -21,10 +21,17 @@ pub(super) fn insert_announcement(
     Ok(())
 }
 
-pub(super) fn announcements(txn: &ReadTransaction) -> Result<Vec<Announcement>> {
-    txn.open_table(ANNOUNCEMENTS)?
+pub(super) fn announcements(txn: &ReadTransaction, page: Page) -> Result<Paged<Announcement>> {
+    let table = txn.open_table(ANNOUNCEMENTS)?;
+    let items = table
         .iter()?
         .rev()
+        .skip(page.offset)
+        .take(page.limit)
         .map(|entry| Ok(serde_json::from_slice(entry?.1.value())?))
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok(Paged {
+        items,
+        total: table.len()? as usize,
+    })
 }

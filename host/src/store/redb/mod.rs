@@ -10,7 +10,7 @@
 //! This file only routes each `Store` method to its transaction: a write through the
 //! writer, a read on a snapshot off the async runtime.
 
-use super::{Lease, MemoryQuota, NewMessage, Result, Sent, Store, StoreError};
+use super::{Lease, MemoryQuota, NewMessage, Page, Paged, Result, Sent, Store, StoreError};
 use crate::error::context;
 use crate::model::*;
 use crate::notify::Notifier;
@@ -176,8 +176,8 @@ impl Store for RedbStore {
         self.read(move |txn| accounts::agent(txn, &id)).await
     }
 
-    async fn agents(&self) -> Result<Vec<Agent>> {
-        self.read(accounts::agents).await
+    async fn agents(&self, page: Page) -> Result<Paged<Agent>> {
+        self.read(move |txn| accounts::agents(txn, page)).await
     }
 
     async fn agent_by_key_hash(&self, key_hash: [u8; 32]) -> Result<Option<Agent>> {
@@ -344,8 +344,9 @@ impl Store for RedbStore {
             .await
     }
 
-    async fn announcements(&self) -> Result<Vec<Announcement>> {
-        self.read(announcements::announcements).await
+    async fn announcements(&self, page: Page) -> Result<Paged<Announcement>> {
+        self.read(move |txn| announcements::announcements(txn, page))
+            .await
     }
 
     async fn insert_token(&self, token: ApiToken, hash: [u8; 32]) -> Result<()> {
@@ -357,8 +358,8 @@ impl Store for RedbStore {
         self.read(move |txn| tokens::token_by_hash(txn, hash)).await
     }
 
-    async fn tokens(&self) -> Result<Vec<ApiToken>> {
-        self.read(tokens::tokens).await
+    async fn tokens(&self, page: Page) -> Result<Paged<ApiToken>> {
+        self.read(move |txn| tokens::tokens(txn, page)).await
     }
 
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<ApiToken> {
@@ -426,7 +427,8 @@ impl Store for RedbStore {
 mod tests {
     use super::*;
     use crate::notify::LocalNotifier;
-    use crate::store::MemoryQuota;
+    use crate::store::outbox::Outbox;
+    use crate::store::{MemoryQuota, Page};
     use redb::StorageBackend;
     use redb::backends::InMemoryBackend;
     use std::sync::{Condvar, Mutex};
@@ -514,5 +516,82 @@ mod tests {
         let started = std::time::Instant::now();
         store.memory_get("ada", "k").await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    /// A file written before its indexes existed (the webhook deliveries by agent, the
+    /// operator's lists by age) is indexed when opened: deliveries pending across the
+    /// upgrade are still due, and the lists still hold every agent and token, in order.
+    #[tokio::test]
+    async fn indexes_an_older_file_lacks_are_built_when_it_is_opened() {
+        let db = Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .unwrap();
+        let store = RedbStore::with_database(db, Arc::new(LocalNotifier::default())).unwrap();
+        let start = Utc::now();
+        for (n, name) in ["bob", "ada"].into_iter().enumerate() {
+            let created_at = start + chrono::Duration::seconds(n as i64);
+            let user = User {
+                id: format!("user-{name}"),
+                email: format!("{name}@example.com"),
+                name: name.into(),
+                created_at,
+            };
+            let agent = Agent {
+                id: name.into(),
+                user_id: user.id.clone(),
+                name: name.into(),
+                framework: Framework::Custom,
+                webhook_url: Some(format!("https://{name}.example.com/hook")),
+                created_at,
+                last_seen_at: None,
+            };
+            let hash = [n as u8; 32];
+            store.insert_account(user, agent, hash).await.unwrap();
+            let token = ApiToken {
+                id: format!("token-{name}"),
+                name: name.into(),
+                scopes: vec![Scope::AnyAgent],
+                created_at,
+                expires_at: None,
+                revoked_at: None,
+            };
+            store.insert_token(token, hash).await.unwrap();
+        }
+        let announcement = Announcement {
+            id: "news".into(),
+            title: "t".into(),
+            content: "c".into(),
+            version: serde_json::json!(1),
+            created_at: start,
+            source: "admin".into(),
+        };
+        store.insert_announcement(announcement).await.unwrap();
+
+        // What an older version's file holds: the rows, not the indexes.
+        let txn = store.db.begin_write().unwrap();
+        for index in [tables::AGENTS_BY_AGE, tables::TOKENS_BY_AGE] {
+            assert!(txn.delete_table(index).unwrap());
+        }
+        assert!(txn.delete_table(outbox::AGENT_DUE).unwrap());
+        txn.commit().unwrap();
+        tables::init_schema(&store.db).unwrap();
+
+        let agents = store.agents(Page::ALL).await.unwrap();
+        let ids: Vec<_> = agents.items.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!((ids, agents.total), (vec!["bob", "ada"], 2));
+        let tokens = store.tokens(Page::ALL).await.unwrap();
+        let ids: Vec<_> = tokens.items.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!((ids, tokens.total), (vec!["token-bob", "token-ada"], 2));
+        let query = crate::store::outbox::DueQuery {
+            now: start + chrono::Duration::hours(1),
+            after: None,
+            per_agent: 10,
+            skip: Default::default(),
+            limit: 10,
+        };
+        let due = store.deliveries_due(query).await.unwrap();
+        let mut agents: Vec<_> = due.iter().map(|d| d.delivery.agent_id.as_str()).collect();
+        agents.sort_unstable();
+        assert_eq!(agents, ["ada", "bob"], "each agent's delivery is due again");
     }
 }

@@ -24,7 +24,8 @@ pub(super) const DELIVERIES: TableDefinition<&str, &[u8]> =
 const DUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("webhook_due");
 /// (agent, due time in ms, delivery id): the same pending deliveries by agent, so that the
 /// deliverer can take agents in turn (see [`DueQuery`]).
-const AGENT_DUE: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("webhook_agent_due");
+pub(super) const AGENT_DUE: TableDefinition<(&str, u64, &str), ()> =
+    TableDefinition::new("webhook_agent_due");
 /// (agent, seq) → delivery id: an agent's deliveries in the order they were queued.
 pub(super) const AGENT_DELIVERIES: TableDefinition<(&str, u64), &str> =
     TableDefinition::new("agent_webhook_deliveries");

@@ -1,8 +1,12 @@
 //! The redb file's layout (every table but the outbox's) and the codecs rows are read and
 //! written with.
 
-use crate::store::{Rejection, Result, StoreError};
-use redb::{Database, MultimapTableDefinition, ReadableTable, TableDefinition, WriteTransaction};
+use crate::store::{Page, Paged, Rejection, Result, StoreError};
+use chrono::{DateTime, Utc};
+use redb::{
+    Database, MultimapTableDefinition, ReadTransaction, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Bumped whenever a table's layout changes; a data dir of another version is refused at
@@ -15,6 +19,10 @@ pub(super) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("use
 /// Lower-cased email → agent id.
 pub(super) const EMAILS: TableDefinition<&str, &str> = TableDefinition::new("emails");
 pub(super) const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("agents");
+/// (creation time in ns since the epoch, agent id): the agents oldest first, so a page of
+/// the operator's list reads only its own rows.
+pub(super) const AGENTS_BY_AGE: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("agents_by_age");
 /// Keyed hash of an API key → agent id; the key itself is never stored.
 pub(super) const KEYS: TableDefinition<&[u8], &str> = TableDefinition::new("api_keys");
 /// Agent id → keyed hash of its API key, for login.
@@ -51,6 +59,10 @@ pub(super) const MEMORY_OWNERS: TableDefinition<(&str, &str), &str> =
 
 /// Token id → token record (`agx_live_` tokens; the token itself is never stored).
 pub(super) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// (creation time in ns since the epoch, token id): the tokens oldest first, as
+/// [`AGENTS_BY_AGE`].
+pub(super) const TOKENS_BY_AGE: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("tokens_by_age");
 /// SHA-256 of a token → its id.
 pub(super) const TOKEN_HASHES: TableDefinition<&[u8], &str> = TableDefinition::new("token_hashes");
 /// (agent, chat id, seq) → turn: chat sessions of public-api and daemon tasks.
@@ -106,7 +118,7 @@ pub(super) fn init_schema(db: &Database) -> Result<()> {
         // Opening every table once means reads never meet a table that does not exist yet.
         txn.open_table(USERS)?;
         txn.open_table(EMAILS)?;
-        txn.open_table(AGENTS)?;
+        index_by_age::<crate::model::Agent>(&txn, AGENTS, AGENTS_BY_AGE, |a| a.created_at)?;
         txn.open_table(KEYS)?;
         txn.open_table(AGENT_KEYS)?;
         txn.open_table(INVITES)?;
@@ -123,7 +135,7 @@ pub(super) fn init_schema(db: &Database) -> Result<()> {
         txn.open_table(ANNOUNCEMENT_CURSORS)?;
         txn.open_table(MEMORY)?;
         txn.open_table(MEMORY_OWNERS)?;
-        txn.open_table(TOKENS)?;
+        index_by_age::<crate::model::ApiToken>(&txn, TOKENS, TOKENS_BY_AGE, |t| t.created_at)?;
         txn.open_table(TOKEN_HASHES)?;
         txn.open_table(CHATS)?;
         txn.open_table(A2A_TASKS)?;
@@ -131,6 +143,65 @@ pub(super) fn init_schema(db: &Database) -> Result<()> {
     }
     txn.commit()?;
     Ok(())
+}
+
+/// Records that row `id` of a list kept oldest first was created `at`.
+pub(super) fn index_age(
+    txn: &WriteTransaction,
+    index: TableDefinition<(i64, &str), ()>,
+    at: DateTime<Utc>,
+    id: &str,
+) -> Result<()> {
+    txn.open_table(index)?.insert((nanos(at), id), ())?;
+    Ok(())
+}
+
+/// Fills `index` from `rows` when they differ in length: in a store written before the
+/// index existed (or by such a version since), so its lists keep every row.
+fn index_by_age<T: DeserializeOwned>(
+    txn: &WriteTransaction,
+    rows: TableDefinition<&str, &[u8]>,
+    index: TableDefinition<(i64, &str), ()>,
+    created_at: impl Fn(&T) -> DateTime<Utc>,
+) -> Result<()> {
+    let rows = txn.open_table(rows)?;
+    let mut index = txn.open_table(index)?;
+    if index.len()? == rows.len()? {
+        return Ok(());
+    }
+    index.retain(|_, _| false)?;
+    for entry in rows.iter()? {
+        let (id, row) = entry?;
+        let record: T = serde_json::from_slice(row.value())?;
+        index.insert((nanos(created_at(&record)), id.value()), ())?;
+    }
+    Ok(())
+}
+
+/// `page` of a list kept oldest first by `index`, its rows read from `rows`, and the list's
+/// length. Skipping reads only the index's keys; only the page's rows are decoded.
+pub(super) fn page_by_age<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    rows: TableDefinition<&str, &[u8]>,
+    index: TableDefinition<(i64, &str), ()>,
+    page: Page,
+) -> Result<Paged<T>> {
+    let rows = txn.open_table(rows)?;
+    let index = txn.open_table(index)?;
+    let mut items = Vec::new();
+    for entry in index.iter()?.skip(page.offset).take(page.limit) {
+        let (key, _) = entry?;
+        items.push(require(get_json(&rows, key.value().1)?)?);
+    }
+    Ok(Paged {
+        items,
+        total: index.len()? as usize,
+    })
+}
+
+/// A time as an exactly comparable number (as the PostgreSQL backend orders by).
+fn nanos(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
 /// The named secret, made on first use.

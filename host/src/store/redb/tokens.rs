@@ -1,13 +1,16 @@
 //! `agx_live_` tokens, found by the SHA-256 of their text.
 
-use super::tables::{TOKEN_HASHES, TOKENS, get_json, put_json, require};
+use super::tables::{
+    TOKEN_HASHES, TOKENS, TOKENS_BY_AGE, get_json, index_age, page_by_age, put_json, require,
+};
 use crate::model::ApiToken;
-use crate::store::Result;
+use crate::store::{Page, Paged, Result};
 use chrono::{DateTime, Utc};
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, WriteTransaction};
 
 pub(super) fn insert_token(txn: &WriteTransaction, token: &ApiToken, hash: [u8; 32]) -> Result<()> {
     put_json(&mut txn.open_table(TOKENS)?, &token.id, token)?;
+    index_age(txn, TOKENS_BY_AGE, token.created_at, &token.id)?;
     txn.open_table(TOKEN_HASHES)?
         .insert(hash.as_slice(), token.id.as_str())?;
     Ok(())
@@ -20,14 +23,8 @@ pub(super) fn token_by_hash(txn: &ReadTransaction, hash: [u8; 32]) -> Result<Opt
     get_json(&txn.open_table(TOKENS)?, id.value())
 }
 
-pub(super) fn tokens(txn: &ReadTransaction) -> Result<Vec<ApiToken>> {
-    let mut tokens = txn
-        .open_table(TOKENS)?
-        .iter()?
-        .map(|entry| Ok(serde_json::from_slice::<ApiToken>(entry?.1.value())?))
-        .collect::<Result<Vec<_>>>()?;
-    tokens.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-    Ok(tokens)
+pub(super) fn tokens(txn: &ReadTransaction, page: Page) -> Result<Paged<ApiToken>> {
+    page_by_age(txn, TOKENS, TOKENS_BY_AGE, page)
 }
 
 pub(super) fn revoke_token(
