@@ -203,7 +203,12 @@ async fn admin_lists_are_paged() {
 /// chat; at the maximum each is accepted.
 #[tokio::test]
 async fn task_context_fields_are_bounded() {
-    let srv = TestServer::start_with(crate::common::agents).await;
+    let srv = TestServer::start_with(|c| {
+        crate::common::agents(c);
+        let echo = c.agents.get_mut("echo").unwrap();
+        echo.grants = vec![agentx::plugins::Capability::History];
+    })
+    .await;
     let task = |context: Value, message: &str| {
         let body = json!({"agent": "echo", "message": message, "context": context});
         daemon(&srv, Method::POST, "/task", Some(ADMIN_KEY), Some(body))

@@ -44,7 +44,7 @@ def report(findings):
 
 /// Runs `script` after the prelude with `env` (plus `MCP_URL`); returns what it reported.
 async fn run(
-    python: &std::path::PathBuf,
+    python: &std::path::Path,
     srv: &TestServer,
     script: &str,
     env: &[(&str, &str)],

@@ -21,7 +21,7 @@ pub fn python_clients(test: &str) -> Option<PathBuf> {
 /// Runs `script` with the venv's interpreter and the given environment, and returns its
 /// standard output; panics with both streams when it fails or runs past `limit`.
 pub async fn run_python(
-    python: &PathBuf,
+    python: &Path,
     script: &str,
     env: &[(&str, &str)],
     limit: Duration,

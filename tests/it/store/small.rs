@@ -348,6 +348,8 @@ pub async fn working_a2a_tasks_and_held_leases(s: &Backend) {
         )
         .await;
     }
+}
+
 /// The operator's lists (agents, tokens oldest first; announcements newest first) come a
 /// page at a time with the whole list's length: the pages, in turn, are the whole list in
 /// order, a page past the end is empty, and renaming a hosted agent adds no entry.
@@ -371,7 +373,9 @@ pub async fn lists_are_read_a_page_at_a_time(s: &Backend) {
         .ensure_hosted_agent(Agent::hosted("g", "renamed", at(9)))
         .await
         .unwrap();
-    let ids = |paged: Paged<Agent>| (paged.items.into_iter().map(|a| a.id).collect(), paged.total);
+    let ids = |paged: Paged<Agent>| -> (Vec<String>, usize) {
+        (paged.items.into_iter().map(|a| a.id).collect(), paged.total)
+    };
     let oldest_first = ["c", "b", "f", "g", "a", "e", "d"];
     let mut walked: Vec<String> = Vec::new();
     for offset in (0..7).step_by(3) {
