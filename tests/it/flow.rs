@@ -256,7 +256,6 @@ async fn health_and_openapi() {
         ("/a2a/{id}/.well-known/agent-card.json", "get"),
         ("/a2a/{id}", "post"),
         ("/mcp", "post"),
-        ("/mcp", "get"),
         ("/health", "get"),
     ] {
         assert!(

@@ -7,7 +7,7 @@
 //! stands in front of it: no credential or a bad one is a 401 before any JSON-RPC is read,
 //! and the caller it finds rides to the tools in the request's extensions (the SDK hands
 //! each handler the request's [`Parts`]). GET, the stream a stateful server would push on,
-//! is a 405 ([`get_mcp`]). The rate limit and the rest of the public
+//! is a 405 ([`only_post`]). The rate limit and the rest of the public
 //! listener's layers apply per HTTP request, as on every other route.
 //!
 //! Tools call the domain ([`crate::network`]) or the public-call path
@@ -31,8 +31,9 @@ use crate::network::{Error, ErrorKind};
 use axum::Json;
 use axum::extract::{Extension, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use rmcp::handler::server::tool::schema_for_input;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData, Implementation, JsonObject,
@@ -61,7 +62,10 @@ the public agents the token may call: list_agents, then ask_agent.";
 /// The `/mcp` routes, each with its OpenAPI operation. The transport they hand requests to
 /// is built per server ([`transport`]) and reaches them as an extension.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_mcp, get_mcp))
+    // Every other method is refused by `only_post`, which is no operation of the document.
+    OpenApiRouter::new()
+        .routes(routes!(post_mcp))
+        .route(ROUTE, MethodRouter::new().fallback(only_post))
 }
 
 /// The official SDK's Streamable HTTP service, answering as [`McpServer`].
@@ -74,7 +78,7 @@ pub(super) fn transport(state: &AppState) -> Extension<Arc<Transport>> {
     };
     let config = StreamableHttpServerConfig::default()
         // Stateless: see the module doc. GET (a server-to-client stream) is answered by
-        // [`get_mcp`] before the SDK sees it.
+        // [`only_post`] before the SDK sees it.
         .with_legacy_session_mode(false)
         // One JSON answer per request unless a handler emits more (none here does).
         .with_json_response(true)
@@ -93,20 +97,22 @@ pub(super) fn transport(state: &AppState) -> Extension<Arc<Transport>> {
 /// MCP's Streamable HTTP transport, stateless: each POST is one JSON-RPC message
 /// (`initialize`, `tools/list`, `tools/call`, …) answered on its own. With an agent's
 /// `cex_` key the tools are the network's; with an `agx_live_` token, `list_agents` and
-/// `ask_agent`. No credential or a bad one is a 401 before any JSON-RPC is read.
+/// `ask_agent`. No credential or a bad one is a 401 before any JSON-RPC is read. Protocol
+/// 2026-07-28 and the handshake versions before it (`MCP-Protocol-Version`, as the
+/// transport says; an unknown one is a 400). GET (the
+/// stream a stateful server would push on) is a 405 with `Allow: POST`.
 #[utoipa::path(post, path = "/mcp", tag = "mcp",
     security(("api_key" = []), ("agx_live" = [])),
-    params(("MCP-Protocol-Version" = Option<String>, Header,
-        description = "the negotiated protocol version (2026-07-28 and the handshake versions before it)")),
-    request_body(content = Value, content_type = "application/json",
-        description = "a JSON-RPC 2.0 message; `Accept` must list application/json and text/event-stream"),
+    request_body(content = JsonRpcMessage, content_type = "application/json",
+        description = "a JSON-RPC 2.0 message; `Accept`, when it names types, lists \
+            application/json and text/event-stream"),
     responses(
         (status = 200, description = "the JSON-RPC response", body = Value),
         (status = 202, description = "a notification or response, accepted"),
         (status = 400, description = "not a JSON-RPC message, or an unsupported protocol version"),
         (status = 401, description = "no credential, or an unknown one"),
         (status = 404, description = "no such JSON-RPC method"),
-        (status = 406, description = "`Accept` lacks application/json or text/event-stream"),
+        (status = 406, description = "`Accept` names types, not both application/json and text/event-stream"),
         (status = 413, description = "body over the limit"),
         (status = 415, description = "the body is not application/json")))]
 async fn post_mcp(
@@ -135,6 +141,7 @@ async fn post_mcp(
             Proof::record(&parts, proved);
             // NB: the SDK hands each handler the request's parts; the caller rides there.
             parts.extensions.insert(caller);
+            accept_json_by_default(&mut parts.headers);
             let request = Request::from_parts(parts, body);
             transport.handle(request).await.into_response()
         }
@@ -142,13 +149,59 @@ async fn post_mcp(
     }
 }
 
-/// No stream: a stateless server has nothing to push outside a request's answer, so the
+/// A request that accepts anything (no `Accept`, or `*/*`) is taken as accepting what the
+/// SDK wants listed: the answer is JSON either way (see `with_json_response`), and plain
+/// HTTP clients (curl) send no such list.
+fn accept_json_by_default(headers: &mut HeaderMap) {
+    let anything = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|accept| accept.split(',').any(|t| t.trim().starts_with("*/*")));
+    if anything {
+        let both = HeaderValue::from_static("application/json, text/event-stream");
+        headers.insert(header::ACCEPT, both);
+    }
+}
+
+/// A JSON-RPC 2.0 message, as `POST /mcp` takes it (the SDK reads it; this is its shape for
+/// the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a shape for the document only: the SDK reads the body"
+)]
+struct JsonRpcMessage {
+    jsonrpc: JsonRpcVersion,
+    /// A request's id; a notification has none.
+    #[schema(nullable = false)]
+    id: Option<RequestId>,
+    /// `initialize`, `server/discover`, `tools/list`, `tools/call`, …
+    method: String,
+    /// The method's parameters.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    params: Option<Value>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "a shape for the document only")]
+enum RequestId {
+    Number(i64),
+    String(String),
+}
+
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "a shape for the document only")]
+enum JsonRpcVersion {
+    #[schema(rename = "2.0")]
+    V2,
+}
+
+/// Any method but POST: 405 with `Allow: POST` (whatever the credential). Notably GET: a
+/// stateless server has nothing to push outside a request's answer, so the
 /// server-to-client stream MCP clients may open with GET is refused, as the transport
-/// allows, with 405 and `Allow: POST` (whatever the credential).
-#[utoipa::path(get, path = "/mcp", tag = "mcp",
-    responses((status = 405, description = "always; `Allow: POST`",
-        headers(("Allow" = String, description = "`POST`")))))]
-async fn get_mcp() -> Response {
+/// allows.
+async fn only_post() -> Response {
     let refusal = json!({
         "detail": "This MCP server is stateless and offers no server-to-client stream: \
                    POST each JSON-RPC message to /mcp",
