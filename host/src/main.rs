@@ -11,6 +11,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod toolbox;
+
 /// agentx: a self-hosted network for AI agents.
 ///
 /// Start a server with `agentx serve`; agents then register over HTTP
@@ -100,6 +102,11 @@ enum Command {
         /// no agentx data yet.
         #[arg(long, env = "AGENTX_DATABASE_URL", hide_env_values = true)]
         database_url: String,
+    },
+    /// The plugin author's toolbox: new, build, check, run, watch (see docs/plugins.md).
+    Plugin {
+        #[command(subcommand)]
+        command: toolbox::PluginCommand,
     },
 }
 
@@ -201,16 +208,22 @@ enum Role {
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The plugin tools print what happened themselves (a plugin's own log included);
+    // agentx's info lines would only repeat it.
+    let default_filter = match cli.command {
+        Command::Plugin { .. } => "error",
+        _ => "info,tower_http=warn",
+    };
     // stderr, so that stdout carries only what scripts read: the JSON answers of the
     // operator commands and `serve`'s listening line.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .init();
-    let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
@@ -263,6 +276,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Plugin { command } => runtime.block_on(toolbox::run(command)),
         Command::Token { command } => {
             let (method, path, body, daemon) = match command {
                 TokenCommand::Create {
@@ -406,6 +420,21 @@ async fn daemon_request(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> anyhow::Result<serde_json::Value> {
+    let answer = daemon_send(daemon, method, path, body).await?;
+    if !answer.is_null() {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    }
+    Ok(answer)
+}
+
+/// Calls the daemon and returns its JSON answer (`Null` when empty); a refusal is an error
+/// with the daemon's reason.
+async fn daemon_send(
+    daemon: &DaemonArgs,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
     let url = format!("{}{path}", daemon.url.trim_end_matches('/'));
     let client = reqwest::Client::builder()
         // The daemon is on loopback: connecting is instant unless nothing usable is there.
@@ -444,9 +473,7 @@ async fn daemon_request(
     if text.is_empty() {
         return Ok(serde_json::Value::Null);
     }
-    let answer = answer.with_context(|| format!("the daemon's answer is not JSON: {text}"))?;
-    println!("{}", serde_json::to_string_pretty(&answer)?);
-    Ok(answer)
+    answer.with_context(|| format!("the daemon's answer is not JSON: {text}"))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -160,6 +160,9 @@ async fn answer(
         if stop.is_cancelled() {
             break;
         }
+        // A hosted agent is as present as any client that polls: it is online while its
+        // loop runs (RUNNER_POLL is well inside the five minutes that count as online).
+        network.presence().touch(id, network.clock().now());
         match network.poll(id, RUNNER_POLL, stop).await {
             Ok(inbox) => messages = inbox.messages,
             Err(e) => {
@@ -184,7 +187,12 @@ async fn handle(
 ) {
     if let (Some(responder), Some(Level::Auto)) = (responder, message.permission) {
         let meta = request::network_task(id, &message);
-        let (context, incoming) = request::from_network(id, &message);
+        // Plugins see who is talking by name (as `history` does); the id is in the message.
+        let sender = match network.store().agent(&message.from_agent_id).await {
+            Ok(Some(agent)) => agent.name,
+            _ => message.from_agent_id.clone(),
+        };
+        let (context, incoming) = request::from_network(id, &message, sender);
         let call = tasks.runtime().respond(responder, context, incoming);
         match tasks.observe(&meta, call).await {
             Ok(Some(reply)) => {

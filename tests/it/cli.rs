@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 use tokio::process::Command;
 
 /// What one run of the binary did.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
     /// Asserts success with nothing but one JSON document on stdout, and returns it.
     #[track_caller]
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
@@ -28,7 +28,7 @@ impl Run {
     /// Asserts a failure: a non-zero exit, nothing on stdout, and a reason on stderr that
     /// contains `reason`.
     #[track_caller]
-    fn refused(&self, reason: &str) {
+    pub fn refused(&self, reason: &str) {
         assert!(
             self.code.is_some_and(|c| c != 0),
             "exit {:?}, stdout: {}",
@@ -46,7 +46,7 @@ impl Run {
 
 /// `agentx <args>` aimed at `daemon` through `AGENTX_DAEMON_URL`, with no admin key and no
 /// log settings inherited from the environment running the tests.
-fn agentx(daemon: &str, args: &[&str]) -> Command {
+pub fn agentx(daemon: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_agentx"));
     command
         .args(args)
@@ -58,10 +58,15 @@ fn agentx(daemon: &str, args: &[&str]) -> Command {
 }
 
 /// Runs `command` to its end (at most 20 s).
-async fn run(command: &mut Command) -> Run {
-    let output = tokio::time::timeout(Duration::from_secs(20), command.output())
+pub async fn run(command: &mut Command) -> Run {
+    run_within(command, Duration::from_secs(20)).await
+}
+
+/// Runs `command` to its end, within `limit`.
+pub async fn run_within(command: &mut Command, limit: Duration) -> Run {
+    let output = tokio::time::timeout(limit, command.output())
         .await
-        .expect("agentx exits within 20 s")
+        .unwrap_or_else(|_| panic!("agentx exits within {limit:?}"))
         .expect("agentx runs");
     Run {
         code: output.status.code(),

@@ -29,6 +29,7 @@ mod openai;
 mod pages;
 mod permissions;
 mod plugin_health;
+mod plugin_tools;
 mod plugins;
 mod public_agents;
 mod rate_limits;

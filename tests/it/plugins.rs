@@ -129,6 +129,84 @@ async fn echo_answers_auto_and_leaves_ask() {
     );
 }
 
+/// Plugins see a network sender by its display name, in the request context and in
+/// `history`, and a hosted agent shows as online (in the directory and to its peers) while
+/// its loop runs, as any client that polls does.
+#[tokio::test]
+async fn plugins_see_senders_by_name_and_hosted_agents_are_online() {
+    let srv = TestServer::start_with(|c: &mut Config| {
+        c.agents
+            .insert("greeter".into(), hosted(repo("examples/plugins/wat")));
+        let mut echo = hosted(repo("plugins/echo"));
+        echo.grants = vec![Capability::History];
+        echo.name = Some("Echo Bot".into());
+        c.agents.insert("echo".into(), echo);
+    })
+    .await;
+    let alice = srv.register("alice").await;
+    connect_hosted(&srv, "greeter", &alice).await;
+    connect_hosted(&srv, "echo", &alice).await;
+
+    let sent = ask(&srv, &alice, "greeter", "hi").await;
+    let thread = sent["thread_id"].as_str().unwrap();
+    let reply = reply_in(&srv, &alice, thread, POLL_WITHIN)
+        .await
+        .expect("a reply");
+    assert_eq!(reply["content"], "hello, alice! you said \"hi\"", "{reply}");
+
+    let sent = ask(&srv, &alice, "echo", "first").await;
+    let thread = sent["thread_id"].as_str().unwrap().to_owned();
+    reply_in(&srv, &alice, &thread, POLL_WITHIN)
+        .await
+        .expect("a reply");
+    let (status, _) = srv
+        .post(
+            "/messages",
+            &alice.key,
+            json!({"to_agent_id": "echo", "content": "/history", "category": "info",
+                   "thread_id": thread}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let deadline = Instant::now() + POLL_WITHIN;
+    let history = loop {
+        let reply = reply_in(&srv, &alice, &thread, POLL_WITHIN)
+            .await
+            .expect("a reply");
+        if reply["content"].as_str().unwrap().starts_with("history:") {
+            break reply;
+        }
+        assert!(Instant::now() < deadline, "no history reply");
+    };
+    assert_eq!(
+        history["content"], "history: 2 earlier turns; the last, from Echo Bot: echo: first",
+        "{history}"
+    );
+
+    let (status, connections) = srv.get("/connections", &alice.key).await;
+    assert_eq!(status, StatusCode::OK);
+    let peers = connections.as_array().expect("a list");
+    assert_eq!(peers.len(), 2, "{connections}");
+    for peer in peers {
+        assert_eq!(peer["connected_agent"]["status"], "online", "{peer}");
+    }
+    let (_, agents) = srv
+        .admin(
+            Method::GET,
+            "/admin/agents",
+            Some(crate::common::ADMIN_KEY),
+            None,
+        )
+        .await;
+    let greeter = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "greeter")
+        .expect("listed");
+    assert_eq!(greeter["status"], "online", "{greeter}");
+}
+
 /// The faq plugin answers from the agent's workspace and remembers facts per chat in memory.
 #[tokio::test]
 async fn faq_answers_from_workspace_and_remembers() {

@@ -15,6 +15,35 @@ pub enum World {
     ContractPolicy,
 }
 
+impl World {
+    pub const ALL: [World; 2] = [World::Responder, World::ContractPolicy];
+
+    /// The WIT world's name (`agentx:plugin/<name>@…`), as plugin.toml spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            World::Responder => "responder",
+            World::ContractPolicy => "contract-policy",
+        }
+    }
+
+    /// The functions a component of this world exports.
+    pub fn exports(self) -> &'static [&'static str] {
+        match self {
+            World::Responder => &["describe", "respond"],
+            World::ContractPolicy => &["describe", "presets", "decide"],
+        }
+    }
+
+    /// The capabilities this world imports: a policy runs inside message delivery, so it
+    /// gets only the cheap, local ones.
+    pub fn capabilities(self) -> &'static [Capability] {
+        match self {
+            World::Responder => &Capability::ALL,
+            World::ContractPolicy => &[Capability::Log, Capability::Clock],
+        }
+    }
+}
+
 /// A host capability; each is an imported WIT interface of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]

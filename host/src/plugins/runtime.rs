@@ -13,6 +13,7 @@ use super::cache::{CacheOutcome, ComponentCache};
 use super::engine::{self, EPOCH_TICK};
 use super::health::{Admission, Health, HealthPolicy, Outcome};
 use super::host::{CallLimits, CallState, Conversation, Grants, HostServices, Session};
+use super::inspect;
 use super::log::PluginLog;
 use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
 use crate::error::{Source, context, source};
@@ -173,10 +174,15 @@ impl PluginRuntime {
         })
     }
 
-    /// Compiles (or fetches from the cache) the component of `manifest`, refusing one whose
-    /// imports go beyond what the manifest asks for.
-    fn component(&self, source: &PluginSource) -> Result<Component, PluginError> {
+    /// Compiles (or fetches from the cache) the component of `source`, refusing one that
+    /// is not a component of its manifest's world or imports beyond what the manifest asks
+    /// for (see [`inspect`]).
+    pub fn component(
+        &self,
+        source: &PluginSource,
+    ) -> Result<(Component, CacheOutcome), PluginError> {
         let manifest = &source.manifest;
+        inspect::format(&source.bytes, &source.origin).map_err(PluginError::load)?;
         let started = Instant::now();
         let (component, outcome) = self.cache.load(&self.engine, &source.bytes).map_err(|e| {
             PluginError::Load(context(
@@ -192,20 +198,9 @@ impl PluginRuntime {
                 tracing::info!(plugin = %manifest.name, ms = started.elapsed().as_millis() as u64, "plugin compiled")
             }
         }
-        for (name, _) in component.component_type().imports(&self.engine) {
-            let undeclared = Capability::ALL.into_iter().find(|c| {
-                name.starts_with(&format!("agentx:plugin/{}@", c.name()))
-                    && !manifest.capabilities.contains(c)
-            });
-            if let Some(capability) = undeclared {
-                return Err(PluginError::load(format!(
-                    "plugin {} imports {} but its manifest does not ask for it",
-                    manifest.name,
-                    capability.name()
-                )));
-            }
-        }
-        Ok(component)
+        inspect::examine(&self.engine, &component, manifest, &source.origin)
+            .map_err(PluginError::load)?;
+        Ok((component, outcome))
     }
 
     fn plugin<P>(&self, agent: &str, manifest: Manifest, grant: &AgentGrant, pre: P) -> Plugin<P> {
@@ -239,7 +234,7 @@ impl PluginRuntime {
         grant: &AgentGrant,
     ) -> Result<Arc<ResponderPlugin>, PluginError> {
         expect_world(&source.manifest, World::Responder)?;
-        let component = self.component(&source)?;
+        let (component, _) = self.component(&source)?;
         let manifest = source.manifest;
         let pre = self
             .responder_linker
@@ -278,7 +273,7 @@ impl PluginRuntime {
         grant: &AgentGrant,
     ) -> Result<(Arc<PolicyPlugin>, Vec<types::Preset>), PluginError> {
         expect_world(&source.manifest, World::ContractPolicy)?;
-        let component = self.component(&source)?;
+        let (component, _) = self.component(&source)?;
         let manifest = source.manifest;
         let pre = self
             .policy_linker
@@ -451,8 +446,11 @@ fn expect_world(manifest: &Manifest, world: World) -> Result<(), PluginError> {
         Ok(())
     } else {
         Err(PluginError::load(format!(
-            "plugin {} is a {:?} plugin, not a {world:?} one",
-            manifest.name, manifest.world
+            "plugin {} is a {} plugin (its plugin.toml says world = \"{}\"), not a {} one",
+            manifest.name,
+            manifest.world.name(),
+            manifest.world.name(),
+            world.name()
         )))
     }
 }

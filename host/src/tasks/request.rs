@@ -17,13 +17,13 @@ pub fn network_task(agent: &str, message: &Message) -> TaskMeta {
     }
 }
 
-/// The request for a network message to `agent`.
-pub fn from_network(agent: &str, message: &Message) -> (RequestContext, Request) {
+/// The request for a network message to `agent` from the agent named `sender`.
+pub fn from_network(agent: &str, message: &Message, sender: String) -> (RequestContext, Request) {
     let context = RequestContext {
         agent_id: agent.to_owned(),
         channel: Channel::Network,
         chat_id: message.thread_id.clone(),
-        sender: message.from_agent_id.clone(),
+        sender,
     };
     let request = Request {
         id: message.id.clone(),

@@ -32,16 +32,29 @@ impl history::Host for CallState {
         Ok(bounded(async move {
             let messages = store.thread_messages(&thread).await.map_err(store_failed)?;
             let skip = messages.len().saturating_sub(limit);
+            let messages: Vec<_> = messages.into_iter().skip(skip).collect();
+            // Senders by name, as `request-context.sender` gives them: one lookup per
+            // participant (a thread has few), the id itself for one that is gone.
+            let mut names = std::collections::HashMap::new();
+            for m in &messages {
+                if !names.contains_key(&m.from_agent_id) {
+                    let name = store
+                        .agent(&m.from_agent_id)
+                        .await
+                        .map_err(store_failed)?
+                        .map_or_else(|| m.from_agent_id.clone(), |a| a.name);
+                    names.insert(m.from_agent_id.clone(), name);
+                }
+            }
             Ok(messages
                 .into_iter()
-                .skip(skip)
                 .map(|m| history::Turn {
                     role: if m.from_agent_id == agent {
                         history::Role::Outgoing
                     } else {
                         history::Role::Incoming
                     },
-                    sender: m.from_agent_id,
+                    sender: names[&m.from_agent_id].clone(),
                     content: m.content,
                     at: m.created_at.to_rfc3339(),
                 })
