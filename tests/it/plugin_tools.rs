@@ -337,6 +337,11 @@ fn toolchain_present(lang: &str) -> bool {
         "rust" => Path::new("/usr/bin/cargo").exists() && Path::new("/usr/bin/wasm-ld-19").exists(),
         "js" => tools.join("js/node_modules/.bin/componentize-qjs").exists(),
         "python" => tools.join("py/bin/componentize-py").exists(),
+        "c" => {
+            tools.join("bin/wit-bindgen").exists()
+                && Path::new("/usr/bin/clang-19").exists()
+                && Path::new("/usr/lib/wasm32-wasi/libc.a").exists()
+        }
         _ => unreachable!(),
     };
     if !present {
@@ -372,10 +377,21 @@ async fn scaffold_builds_and_answers(lang: &str) {
     )
     .await;
     ok(&built);
-    let checked = plugin(&["check", f]).await;
+    // An interpreter in a component compiles slowly (CPython's is 18 MB), the more so in a
+    // debug build next to other tests: more than `plugin`'s 20 s.
+    let slow = async |args: &[&str]| {
+        let mut full = vec!["plugin"];
+        full.extend_from_slice(args);
+        run_within(
+            &mut agentx("http://127.0.0.1:9", &full),
+            Duration::from_secs(300),
+        )
+        .await
+    };
+    let checked = slow(&["check", f]).await;
     let expected = format!("replied \"{name} heard: hello from agentx plugin check\"");
     assert!(ok(&checked).contains(&expected), "{}", checked.stdout);
-    let answered = plugin(&["run", f, "--message", "hi"]).await;
+    let answered = slow(&["run", f, "--message", "hi"]).await;
     let out = ok(&answered);
     assert!(out.contains(&format!("reply: {name} heard: hi\n")), "{out}");
     assert!(out.contains("info  plugin answering cli in chat"), "{out}");
@@ -397,6 +413,12 @@ async fn new_js_plugin_builds_check_and_runs() {
 #[tokio::test]
 async fn new_python_plugin_builds_check_and_runs() {
     scaffold_builds_and_answers("python").await;
+}
+
+/// C, through wit-bindgen and clang-19 with wasi-libc; agentx adapts WASI preview1.
+#[tokio::test]
+async fn new_c_plugin_builds_check_and_runs() {
+    scaffold_builds_and_answers("c").await;
 }
 
 /// `plugin watch` rebuilds on an edit and reloads the running server, which then answers
@@ -436,47 +458,72 @@ async fn watch_rebuilds_and_reloads() {
     .stderr(std::process::Stdio::piped())
     .spawn()
     .unwrap();
-    let mut lines = tokio::io::BufReader::new(watch.stdout.take().unwrap()).lines();
-    let mut errors = tokio::io::BufReader::new(watch.stderr.take().unwrap()).lines();
-    let mut next_line = async || {
-        tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("watch reports within 30 s")
-            .unwrap()
-            .expect("watch keeps running")
-    };
-    let first = next_line().await;
-    assert!(first.contains("reload: live unchanged"), "{first}");
+    let mut said = Said::new(&mut watch);
+    said.until("reload: live unchanged").await;
 
     let source = folder.join("plugin.wat");
     let text = std::fs::read_to_string(&source).unwrap();
     std::fs::write(&source, text.replace("\" heard: \"", "\" hears: \"")).unwrap();
-    let second = next_line().await;
-    assert!(
-        second.contains("reload: live now serves the new version"),
-        "{second}"
-    );
+    said.until("reload: live now serves the new version").await;
     assert_eq!(ask().await, "live hears: hi");
 
     std::fs::write(&source, "(module oops").unwrap();
-    let failure = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let line = errors
-                .next_line()
-                .await
-                .unwrap()
-                .expect("watch keeps running");
-            if line.contains("build failed") {
-                return line;
-            }
-        }
-    })
-    .await
-    .expect("the failed build is reported");
+    let failure = said.until("build failed").await;
     assert!(
         failure.contains("the server keeps the previous version"),
         "{failure}"
     );
     assert_eq!(ask().await, "live hears: hi");
     watch.kill().await.unwrap();
+}
+
+/// The lines a long-running command prints, stdout and stderr as they come.
+struct Said {
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Said {
+    fn new(child: &mut tokio::process::Child) -> Self {
+        let (send, lines) = tokio::sync::mpsc::unbounded_channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for stream in [
+            Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(stderr),
+        ] {
+            let send = send.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let _ = send.send(line);
+                }
+            });
+        }
+        Self {
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line containing `text`, within 30 s; else a failure showing all it said.
+    async fn until(&mut self, text: &str) -> String {
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = self.lines.recv().await {
+                self.seen.push(line.clone());
+                if line.contains(text) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            _ => panic!(
+                "no line with {text:?} within 30 s; it said:\n{}",
+                self.seen.join("\n")
+            ),
+        }
+    }
 }

@@ -5,9 +5,12 @@
 //! - a `Cargo.toml` (Rust, the SDK): built with the guest toolchain (Debian's rustc-web,
 //!   installed on first use), then componentized here;
 //! - a `build.sh` (JavaScript, Python, C): run as is; it installs its toolchain on first use.
+//!   When it writes a core module (C, over wasi-libc), it is componentized here, with the
+//!   WASI preview1 adapter.
 //!
 //! Componentizing embeds this agentx's WIT (the manifest's world) into the core module when
-//! it carries none, and wraps the module with wit-component, so no wasm-tools is needed.
+//! it carries none, and wraps the module with wit-component (adapting WASI preview1 when the
+//! module imports it), so no wasm-tools is needed.
 
 use agentx::plugins::Manifest;
 use agentx::plugins::inspect;
@@ -52,6 +55,17 @@ pub async fn build(folder: &Path) -> anyhow::Result<PathBuf> {
             .await
             .context("running bash")?;
         anyhow::ensure!(status.success(), "build.sh failed ({status})");
+        // A libc guest's build.sh (C) writes a core module; the component is made here,
+        // where the WASI adapter is at hand, so its toolchain needs no wasm-tools.
+        let built =
+            std::fs::read(&out).with_context(|| format!("build.sh wrote no {}", out.display()))?;
+        if matches!(
+            inspect::format(&built, ""),
+            Err(inspect::Problem::CoreModule { .. })
+        ) {
+            step(&format!("componentizing {}", out.display()));
+            write(&out, &componentize(built, manifest.world)?)?;
+        }
     } else if folder.join("Cargo.toml").is_file() {
         let core = rust(folder).await?;
         write(&out, &componentize(core, manifest.world)?)?;
@@ -241,12 +255,37 @@ pub fn componentize(core: Vec<u8>, world: World) -> anyhow::Result<Vec<u8>> {
             wit_component::StringEncoding::UTF8,
         )?;
     }
-    wit_component::ComponentEncoder::default()
+    let mut encoder = wit_component::ComponentEncoder::default()
         .module(&core)
         .context("the module does not match the world")?
-        .validate(true)
-        .encode()
-        .context("encoding the component")
+        .validate(true);
+    if imports_module(&core, WASI_PREVIEW1)? {
+        encoder = encoder
+            .adapter(WASI_PREVIEW1, WASI_PREVIEW1_ADAPTER)
+            .context("adapting WASI preview1")?;
+    }
+    encoder.encode().context("encoding the component")
+}
+
+/// The module name libc guests (wasi-libc) import WASI from.
+const WASI_PREVIEW1: &str = "wasi_snapshot_preview1";
+/// The WASI preview1 reactor adapter of the wasmtime agentx runs: it turns a libc guest's
+/// preview1 imports into WASI 0.2 ones, which agentx links deny-all.
+const WASI_PREVIEW1_ADAPTER: &[u8] =
+    wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
+
+/// Whether the core module imports anything from `module`.
+fn imports_module(core: &[u8], module: &str) -> anyhow::Result<bool> {
+    for payload in wasmparser::Parser::new(0).parse_all(core) {
+        if let wasmparser::Payload::ImportSection(imports) = payload? {
+            for import in imports.into_imports() {
+                if import?.module == module {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// The module without the `component-type` sections wit-bindgen names

@@ -94,6 +94,8 @@ impl Sandbox {
                 // As the server: plugins reach private addresses only by listing them.
                 http: agentx::outbound::client_builder(true).build()?,
             },
+            // As a server with the default configuration (a --repl session can degrade it).
+            agentx::config::PluginHealthConfig::default().policy(),
         )?;
         Ok(Self {
             store,

@@ -14,6 +14,7 @@ pub enum Lang {
     Rust,
     Js,
     Python,
+    C,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,14 +68,14 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
         "{} already exists; pick another name or --dir",
         folder.display()
     );
-    let mut files: Vec<(&str, String)> = Vec::new();
+    let mut files: Vec<(String, String)> = Vec::new();
     let (source, build, test) = match args.lang {
         Lang::Wat => {
             let template = match world {
                 World::Responder => include_str!("templates/wat/responder.wat"),
                 World::ContractPolicy => include_str!("templates/wat/contract-policy.wat"),
             };
-            files.push(("plugin.wat", template.to_owned()));
+            files.push(("plugin.wat".into(), template.to_owned()));
             (
                 "plugin.wat",
                 "needs no toolchain: agentx componentizes the module itself",
@@ -91,15 +92,15 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
             })?;
             let template = include_str!("templates/rust/Cargo.toml");
             files.push((
-                "Cargo.toml",
+                "Cargo.toml".into(),
                 template.replace("{{sdk}}", &sdk.display().to_string()),
             ));
             let source = match world {
                 World::Responder => include_str!("templates/rust/responder.rs"),
                 World::ContractPolicy => include_str!("templates/rust/contract-policy.rs"),
             };
-            files.push(("src/lib.rs", source.to_owned()));
-            files.push((".gitignore", "/target\n".into()));
+            files.push(("src/lib.rs".into(), source.to_owned()));
+            files.push((".gitignore".into(), "/target\n".into()));
             (
                 "src/lib.rs",
                 "uses Debian's rustc-web for wasm32 (installed with apt on first use, a few \
@@ -108,8 +109,14 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
             )
         }
         Lang::Js => {
-            files.push(("plugin.js", include_str!("templates/js/plugin.js").into()));
-            files.push(("build.sh", include_str!("templates/js/build.sh").into()));
+            files.push((
+                "plugin.js".into(),
+                include_str!("templates/js/plugin.js").into(),
+            ));
+            files.push((
+                "build.sh".into(),
+                include_str!("templates/js/build.sh").into(),
+            ));
             wit_files(&mut files);
             (
                 "plugin.js",
@@ -119,13 +126,19 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
             )
         }
         Lang::Python => {
-            files.push(("app.py", include_str!("templates/python/app.py").into()));
             files.push((
-                "test_app.py",
+                "app.py".into(),
+                include_str!("templates/python/app.py").into(),
+            ));
+            files.push((
+                "test_app.py".into(),
                 include_str!("templates/python/test_app.py").into(),
             ));
-            files.push(("build.sh", include_str!("templates/python/build.sh").into()));
-            files.push((".gitignore", "__pycache__/\n".into()));
+            files.push((
+                "build.sh".into(),
+                include_str!("templates/python/build.sh").into(),
+            ));
+            files.push((".gitignore".into(), "__pycache__/\n".into()));
             wit_files(&mut files);
             (
                 "app.py",
@@ -134,18 +147,41 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
                 Some("python3 -m unittest test_app"),
             )
         }
+        Lang::C => {
+            files.push((
+                "plugin.c".into(),
+                include_str!("templates/c/plugin.c").into(),
+            ));
+            files.push((
+                "build.sh".into(),
+                include_str!("templates/c/build.sh").into(),
+            ));
+            wit_files(&mut files);
+            (
+                "plugin.c",
+                "runs build.sh: wit-bindgen and clang-19 with wasi-libc (apt, about a minute, \
+                 and cargo install of wit-bindgen, 3 to 5 minutes, on first use); agentx \
+                 makes the component",
+                None,
+            )
+        }
     };
-    files.push(("plugin.toml", manifest(name, world, args.lang)));
+    files.push(("plugin.toml".into(), manifest(name, world, args.lang)));
     files.push((
-        "README.md",
+        "README.md".into(),
         readme(name, world, &folder, source, build, test),
     ));
 
     for (path, text) in files {
         let text = fill(&text, name);
-        let path = folder.join(path);
+        let path = folder.join(&path);
         std::fs::create_dir_all(path.parent().expect("inside the folder"))?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        if path.extension().is_some_and(|e| e == "sh") {
+            // So the script also runs by itself (`./build.sh`), not only through agentx.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        }
     }
     println!("created {} ({} plugin)", folder.display(), world.name());
     println!("next:");
@@ -164,14 +200,13 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// The narrowed world and agentx's WIT as its dependency, for the generators that read WIT.
-fn wit_files(files: &mut Vec<(&str, String)>) {
+fn wit_files(files: &mut Vec<(String, String)>) {
     files.push((
-        "wit/world.wit",
+        "wit/world.wit".into(),
         include_str!("templates/responder-world.wit").into(),
     ));
     for (file, text) in super::build::WIT {
-        let path = format!("wit/deps/agentx-plugin/{file}");
-        files.push((Box::leak(path.into_boxed_str()), text.into()));
+        files.push((format!("wit/deps/agentx-plugin/{file}"), text.into()));
     }
 }
 
@@ -190,7 +225,7 @@ fn manifest(name: &str, world: World, lang: Lang) -> String {
     // Interpreters need more room and time than compiled guests (the examples measure
     // Python at about 18 MB of component).
     let (timeout_ms, memory_mib) = match lang {
-        Lang::Wat | Lang::Rust => (1000, 16),
+        Lang::Wat | Lang::Rust | Lang::C => (1000, 16),
         Lang::Js | Lang::Python => (2000, 64),
     };
     format!(
@@ -233,11 +268,10 @@ fn readme(
             format!(
                 "{{ \"agents\": {{ \"{name}\": {{ \"responder\": \"{folder}\", \"grants\": [] }} }} }}"
             ),
-            format!(
-                "agentx plugin run . --message \"hi\"          # one call, as the server makes it\n\
-                 agentx plugin run . --repl                   # a session: one message per line\n\
-                 agentx plugin run . --message \"hi\" --grant memory   # with a capability granted"
-            ),
+            "agentx plugin run . --message \"hi\"          # one call, as the server makes it\n\
+             agentx plugin run . --repl                   # a session: one message per line\n\
+             agentx plugin run . --message \"hi\" --grant memory   # with a capability granted"
+                .to_owned(),
         ),
         World::ContractPolicy => (
             format!("{{ \"policy\": \"{folder}\" }}"),

@@ -12,7 +12,7 @@ use agentx::hosted::HostedAgents;
 use agentx::plugins::log::PluginLog;
 use agentx::plugins::manifest::World;
 use agentx::plugins::{Capability, Manifest};
-use agentx::tasks::{PUBLIC_API, TaskContext, Tasks};
+use agentx::tasks::{ChatOwner, PUBLIC_API, TaskContext, Tasks};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -155,7 +155,7 @@ impl Session {
         };
         let outcome = self
             .tasks
-            .run(&self.agent, message, context, PUBLIC_API)
+            .run(&self.agent, message, context, PUBLIC_API, ChatOwner::Daemon)
             .await;
         let took = started.elapsed();
         match &outcome {

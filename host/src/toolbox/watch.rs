@@ -38,11 +38,11 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         .component
         .expect("resolved by load");
     let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel();
-    let ignore = component.clone();
+    let (root, ignore) = (folder.clone(), component.clone());
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
             && !matches!(event.kind, EventKind::Access(_))
-            && event.paths.iter().any(|p| is_source(p, &ignore))
+            && event.paths.iter().any(|p| is_source(p, &root, &ignore))
         {
             // Only fails once the loop below has ended.
             let _ = changed.send(());
@@ -64,10 +64,15 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Whether a change at `path` is an edit of the plugin's sources.
-fn is_source(path: &Path, component: &Path) -> bool {
+/// Whether a change at `path` is an edit of the plugin's sources in `folder`. Only the part
+/// of the path inside the folder is judged: the folder itself may well sit under a hidden
+/// directory (`~/.local/…`, or a temporary `/tmp/.tmpXXXX`).
+fn is_source(path: &Path, folder: &Path, component: &Path) -> bool {
+    let Ok(inside) = path.strip_prefix(folder) else {
+        return false;
+    };
     path != component
-        && !path.components().any(|c| {
+        && !inside.components().any(|c| {
             let c = c.as_os_str().to_string_lossy();
             GENERATED.contains(&c.as_ref()) || (c.starts_with('.') && c.len() > 1 && c != "..")
         })
@@ -76,7 +81,7 @@ fn is_source(path: &Path, component: &Path) -> bool {
 
 async fn rebuild_and_reload(folder: &Path, agent: &str, daemon: &DaemonArgs) {
     if let Err(e) = build(folder).await {
-        eprintln!("build failed: {e:#}; the server keeps the previous version");
+        eprintln!("build failed, the server keeps the previous version: {e:#}");
         return;
     }
     match crate::daemon_send(daemon, reqwest::Method::POST, "/reload", Some(json!({}))).await {

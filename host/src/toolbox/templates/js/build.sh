@@ -9,7 +9,7 @@ TOOLS="${AGENTX_GUEST_TOOLS:-$HOME/.cache/agentx-guest-tools}/js"
 QJS="$TOOLS/node_modules/.bin/componentize-qjs"
 if ! grep -qsF "\"version\": \"$VERSION\"" "$TOOLS/node_modules/componentize-qjs/package.json"; then
   command -v npm >/dev/null || { echo "error: componentize-qjs needs node >= 20 and npm" >&2; exit 1; }
-  echo "==> installing componentize-qjs $VERSION into $TOOLS (npm, once)"
+  echo "==> installing componentize-qjs $VERSION into $TOOLS (npm: about half a minute, once; progress below)"
   mkdir -p "$TOOLS"
   npm install --prefix "$TOOLS" --no-audit --no-fund --save-exact "componentize-qjs@$VERSION"
 fi

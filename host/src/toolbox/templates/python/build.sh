@@ -8,9 +8,9 @@ VERSION=0.25.1
 TOOLS="${AGENTX_GUEST_TOOLS:-$HOME/.cache/agentx-guest-tools}/py"
 PY="$TOOLS/bin/componentize-py"
 if [ ! -x "$PY" ] || [ "$("$PY" --version)" != "componentize-py $VERSION" ]; then
-  echo "==> installing componentize-py $VERSION into $TOOLS (pip, once)"
+  echo "==> installing componentize-py $VERSION into $TOOLS (pip: about a minute, once; progress below)"
   python3 -m venv "$TOOLS"
-  "$TOOLS/bin/pip" install --quiet "componentize-py==$VERSION"
+  "$TOOLS/bin/pip" install --progress-bar on "componentize-py==$VERSION"
 fi
 echo "==> componentize-py app -> {{name}}.wasm"
 # From a copy: componentize-py leaves __pycache__ beside the sources.
