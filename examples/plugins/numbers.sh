@@ -45,4 +45,4 @@ for entry in "${PLUGINS[@]}"; do
     "$(printf '%s\n' "${load[@]}" | median)" "$(printf '%s\n' "${call[@]}" | median)"
 done
 echo
-echo "Median of $RUNS runs each, $(date -u +%Y-%m-%d), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), agentx $(git -C "$REPO_DIR" rev-parse --short HEAD), ${AGENTX#"$REPO_DIR"/}."
+echo "Median of $RUNS runs each, $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1 /proc/loadavg) at the end, $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), agentx $(git -C "$REPO_DIR" rev-parse --short HEAD), ${AGENTX#"$REPO_DIR"/}."
