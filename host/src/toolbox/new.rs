@@ -160,7 +160,7 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
             (
                 "plugin.c",
                 "runs build.sh: wit-bindgen and clang-19 with wasi-libc (apt, about a minute, \
-                 and cargo install of wit-bindgen, 3 to 5 minutes, on first use); agentx \
+                 and cargo install of wit-bindgen, 5 to 7 minutes on 2 cores, on first use); agentx \
                  makes the component",
                 None,
             )

@@ -5,7 +5,7 @@
 # links. On first use it installs, saying so first:
 #   clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 with apt (about a minute; root or sudo)
 #   wit-bindgen-cli 0.61.1 with cargo install into $AGENTX_GUEST_TOOLS (default
-#   ~/.cache/agentx-guest-tools, where agentx's examples keep it; 3 to 5 minutes, once)
+#   ~/.cache/agentx-guest-tools, where agentx's examples keep it; 5 to 7 minutes on 2 cores, once)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 WIT_BINDGEN_VERSION=0.61.1
@@ -28,7 +28,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 if [ ! -x "$WIT_BINDGEN" ] || ! "$WIT_BINDGEN" --version | grep -qF " $WIT_BINDGEN_VERSION"; then
   command -v cargo >/dev/null || { echo "error: installing wit-bindgen needs cargo" >&2; exit 1; }
-  echo "==> building wit-bindgen-cli $WIT_BINDGEN_VERSION into $TOOLS (cargo install: 3 to 5 minutes, once; progress below)"
+  echo "==> building wit-bindgen-cli $WIT_BINDGEN_VERSION into $TOOLS (cargo install: 5 to 7 minutes on 2 cores, once; progress below)"
   CARGO_TARGET_DIR="$TOOLS/target-wit-bindgen-cli" \
     cargo install "wit-bindgen-cli@$WIT_BINDGEN_VERSION" --locked --root "$TOOLS"
   rm -rf "$TOOLS/target-wit-bindgen-cli"
