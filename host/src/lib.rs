@@ -33,6 +33,8 @@
 //!   the network: no redirects, no proxies, public addresses only.
 //! - [`webhooks`]: signed delivery of the outbox to agents' webhooks, with retries.
 //! - [`clock`]: wall time, injectable for tests.
+//! - [`telemetry`]: the Prometheus metrics' names and the calls that record them (exported
+//!   by `/metrics` in [`http`]).
 //! - [`error`]: how errors keep the causes they come from.
 //!
 //! # Where new things go
@@ -47,9 +49,8 @@
 //!   record family, as there), chosen in [`server`]; it must pass the conformance suite in
 //!   `tests/it/store/` by adding one `conformance!` line. Wake-ups across nodes are a
 //!   [`notify::Notifier`] over `LISTEN`/`NOTIFY`, each [`notify::Topic`] one payload.
-//! - **`/metrics`**: a route on the daemon router ([`http`]'s `daemon.rs`, operator-only
-//!   like the rest of it), reading counters kept by the layers that count (the store's
-//!   writer, [`tasks`], [`webhooks`]); handlers stay thin.
+//! - **A new metric**: its name, help text and recording call in [`telemetry`], called
+//!   from the layer that counts; `/metrics` (in [`http`]) renders whatever is recorded.
 
 pub mod auth;
 pub mod clock;
@@ -68,5 +69,6 @@ pub mod runner;
 pub mod server;
 pub mod store;
 pub mod tasks;
+pub mod telemetry;
 pub mod transport;
 pub mod webhooks;

@@ -73,16 +73,32 @@ impl Reloader {
     /// nothing.
     pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
         let path = self.source.as_ref().ok_or(ReloadError::NoConfigFile)?;
-        self.apply(&Config::load(path)?).await
+        self.apply(&load(path)?).await
     }
 
-    /// Applies the agents of `config`, freshly read from the config file.
+    /// Applies the agents of `config`, freshly read from the config file, and counts how
+    /// it went.
     async fn apply(&self, config: &Config) -> Result<ReloadReport, ReloadError> {
+        let applied = self.swap(config).await;
+        crate::telemetry::reload(match &applied {
+            Ok(report) if report.failed.is_empty() => "ok",
+            Ok(_) => "partial",
+            Err(_) => "refused",
+        });
+        applied
+    }
+
+    async fn swap(&self, config: &Config) -> Result<ReloadReport, ReloadError> {
         let report = self.hosted.reload(config, &self.runtime).await;
         self.hosted.register(&self.network).await?;
         self.runners.sync();
         Ok(report)
     }
+}
+
+/// Reads agentx.json for a reload; one that cannot be read refuses the reload (counted).
+fn load(path: &Path) -> Result<Config, ConfigError> {
+    Config::load(path).inspect_err(|_| crate::telemetry::reload("refused"))
 }
 
 /// How long the watched files must be quiet before a change is applied: an editor's
@@ -136,7 +152,7 @@ pub fn watch(
             if shutdown.is_cancelled() {
                 break;
             }
-            let config = match Config::load(&source) {
+            let config = match load(&source) {
                 Ok(config) => config,
                 Err(e) => {
                     tracing::warn!(error = %e, "agentx.json changed but cannot be loaded; nothing reloaded");

@@ -100,6 +100,8 @@ pub async fn start(
     secrets: Secrets,
     clock: Arc<dyn Clock>,
 ) -> Result<Running, StartError> {
+    // Before anything is counted: what is recorded without a recorder is lost.
+    http::install_metrics();
     let server = &config.server;
     let (store, notifier) = open_store(server).await?;
     let settings = NetworkSettings {

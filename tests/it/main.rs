@@ -23,6 +23,7 @@ mod listener;
 mod loose_ends;
 mod mcp;
 mod messages;
+mod metrics;
 mod migrate;
 mod nodes;
 mod openai;

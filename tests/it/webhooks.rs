@@ -23,7 +23,7 @@ pub struct Received {
     event: String,
     signature: String,
     body: Vec<u8>,
-    answered: u16,
+    pub answered: u16,
 }
 
 #[derive(Default)]
@@ -64,7 +64,7 @@ impl Receiver {
         self.state.lock().unwrap().script = answers.to_vec();
     }
 
-    fn always(&self, answer: Option<u16>) {
+    pub fn always(&self, answer: Option<u16>) {
         self.state.lock().unwrap().always = answer;
     }
 

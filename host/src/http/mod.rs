@@ -15,12 +15,14 @@ mod extract;
 mod forward;
 pub mod mcp;
 mod messages;
+mod metrics;
 mod openai;
 mod pages;
 mod public_agents;
 mod rate_limit;
 mod webhooks;
 
+pub use self::metrics::install as install_metrics;
 pub use public_agents::SplitState;
 pub use rate_limit::RateLimit;
 
@@ -127,6 +129,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(public_agents::routes())
         .merge(protocol_routes())
         .routes(routes!(health))
+        .routes(routes!(metrics::public_metrics))
 }
 
 /// The protocol front-ends' routes: OpenAI-compatible chat, A2A, MCP.
@@ -219,7 +222,12 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(mcp::transport(&state));
-    facing_the_internet(router, rate, state.body_limit, state.shutdown.clone()).with_state(state)
+    facing_the_internet(router, rate, state.body_limit, state.shutdown.clone())
+        // Outermost, so refusals by the rate limit and the body limit are counted too.
+        .layer(axum::middleware::from_fn(|request, next| {
+            metrics::track("public", request, next)
+        }))
+        .with_state(state)
 }
 
 /// Split mode's public listener (`agentx serve --role public`): the public-agent and
@@ -262,6 +270,7 @@ pub fn daemon_router(state: AppState) -> Router {
     daemon::routes()
         .merge(forward::daemon_routes(protocols, &state))
         .route("/health", get(health))
+        .route(metrics::ROUTE, get(metrics::daemon_metrics))
         .method_not_allowed_fallback(|| async {
             let error = json!({"error": "Method not allowed"});
             (StatusCode::METHOD_NOT_ALLOWED, Json(error))
@@ -272,6 +281,9 @@ pub fn daemon_router(state: AppState) -> Router {
             daemon_guard::guard,
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(|request, next| {
+            metrics::track("daemon", request, next)
+        }))
         .with_state(state)
 }
 

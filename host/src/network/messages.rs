@@ -247,13 +247,14 @@ impl Network {
         // NB: subscribe before reading, so a message committed in between still wakes us.
         let mut wakeups = self.notifier.subscribe(&Topic::Inbox(agent.to_owned()));
         let deadline = tokio::time::Instant::now() + wait;
+        let waiter = crate::telemetry::LongPollWaiter::enter();
         loop {
             let delivery = self.store.take_pending(agent, STREAM_BATCH).await?;
             if !delivery.is_empty() {
                 return Ok(delivery);
             }
             tokio::select! {
-                _ = wakeups.changed() => {}
+                _ = wakeups.changed() => waiter.woken(),
                 _ = tokio::time::sleep_until(deadline) => return Ok(Delivery::default()),
                 _ = shutdown.cancelled() => return Ok(Delivery::default()),
             }

@@ -109,6 +109,12 @@ const DAEMON: &[HandWritten] = &[
         "Admin key. A consistent snapshot of the store, streamed (what `agentx backup FILE` \
          saves and `agentx restore FILE --data-dir D` installs).",
     ),
+    (
+        "GET",
+        "/metrics",
+        "Admin key. Prometheus metrics in the text format, as the public listener's \
+         `/metrics` serves them to a `dashboard:read` token (listed in the README).",
+    ),
     ("GET", "/health", "`{\"status\": \"ok\"}`"),
 ];
 

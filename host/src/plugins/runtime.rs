@@ -17,10 +17,11 @@ use super::inspect;
 use super::log::PluginLog;
 use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
 use crate::error::{Source, context, source};
+use crate::telemetry;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
@@ -72,9 +73,14 @@ impl<P> Plugin<P> {
         self.health.is_degraded()
     }
 
-    /// Whether a call now would be refused as degraded (without claiming the probe).
-    pub fn refuses_calls(&self) -> bool {
-        self.health.refuses(Instant::now())
+    /// Refuses a `call` before any work is done for it while the plugin is degraded, without
+    /// claiming the probe (a cheap check before work that only makes sense if it runs).
+    pub fn check_admissible(&self, call: &'static str) -> Result<(), PluginError> {
+        if self.health.refuses(Instant::now()) {
+            Err(self.refused(call))
+        } else {
+            Ok(())
+        }
     }
 
     pub fn label(&self) -> String {
@@ -82,20 +88,30 @@ impl<P> Plugin<P> {
     }
 
     /// Lets a call run, unless the plugin is degraded and it is not yet time for a probe.
-    fn admit(&self) -> Result<Admission, PluginError> {
-        self.health
-            .admit(Instant::now())
-            .ok_or_else(|| PluginError::Degraded {
-                plugin: self.label(),
-            })
+    fn admit(&self, call: &'static str) -> Result<(Admission, Instant), PluginError> {
+        let now = Instant::now();
+        match self.health.admit(now) {
+            Some(admission) => Ok((admission, now)),
+            None => Err(self.refused(call)),
+        }
     }
 
-    /// Logs a failed call and tells the plugin's health how the call ended.
+    /// A call refused as degraded, counted as the `degraded` outcome of `call`.
+    fn refused(&self, call: &'static str) -> PluginError {
+        telemetry::plugin_call(&self.agent, call, "degraded", Duration::ZERO);
+        PluginError::Degraded {
+            plugin: self.label(),
+        }
+    }
+
+    /// Counts the call, logs it if it failed, and tells the plugin's health how it ended.
     fn record<T>(
         &self,
-        admission: Admission,
+        (admission, started): (Admission, Instant),
+        call: &'static str,
         outcome: Result<T, PluginError>,
     ) -> Result<T, PluginError> {
+        telemetry::plugin_call(&self.agent, call, outcome_name(&outcome), started.elapsed());
         if let Err(e) = &outcome {
             self.log.push("error", "host", e.to_string());
             tracing::warn!(agent = %self.agent, plugin = %self.label(), error = %e, "plugin call failed");
@@ -112,6 +128,19 @@ impl<P> Plugin<P> {
             tracing::error!(agent = %self.agent, plugin = %self.label(), "{note}");
         }
         outcome
+    }
+}
+
+/// How a call ended, as the outcome label of the plugin-call metric.
+fn outcome_name<T>(outcome: &Result<T, PluginError>) -> &'static str {
+    match outcome {
+        Ok(_) => "ok",
+        Err(PluginError::Guest { .. }) => "refused",
+        Err(PluginError::OutputTooLarge { .. }) => "output_too_large",
+        Err(PluginError::Timeout { .. }) => "timeout",
+        Err(PluginError::Trap { .. }) => "trap",
+        Err(PluginError::Degraded { .. }) => "degraded",
+        Err(PluginError::Load(_)) => "load",
     }
 }
 
@@ -313,7 +342,7 @@ impl PluginRuntime {
         context: types::RequestContext,
         message: types::Message,
     ) -> Result<Option<String>, PluginError> {
-        let admission = plugin.admit()?;
+        let admission = plugin.admit("respond")?;
         let session = match context.channel {
             types::Channel::Network => Session::Thread(context.chat_id.clone()),
             types::Channel::PublicApi => Session::Chat(context.chat_id.clone()),
@@ -350,7 +379,7 @@ impl PluginRuntime {
                 }
                 other => Ok(other),
             });
-        plugin.record(admission, outcome)
+        plugin.record(admission, "respond", outcome)
     }
 
     /// Asks a contract policy for its decision.
@@ -359,7 +388,7 @@ impl PluginRuntime {
         plugin: &PolicyPlugin,
         request: types::PolicyRequest,
     ) -> Result<types::Decision, PluginError> {
-        let admission = plugin.admit()?;
+        let admission = plugin.admit("decide")?;
         let pre = plugin.pre.clone();
         let outcome = self
             .call(
@@ -375,7 +404,7 @@ impl PluginRuntime {
                 }),
             )
             .await;
-        plugin.record(admission, outcome)
+        plugin.record(admission, "decide", outcome)
     }
 
     /// Runs `work` on a fresh store under the plugin's limits and classifies failures.

@@ -32,6 +32,15 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
+    /// What the attempt came to, in a word (the outcome label of the delivery metric).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered { .. } => "delivered",
+            AttemptOutcome::Retry { .. } => "retry",
+            AttemptOutcome::Dead { .. } => "dead",
+        }
+    }
+
     /// Records this attempt, made at `at`, on a pending delivery.
     pub(super) fn apply(self, d: &mut WebhookDelivery, at: DateTime<Utc>) {
         d.next_attempt_at = None;
@@ -129,6 +138,8 @@ pub trait Outbox: Send + Sync + 'static {
     ) -> Result<bool>;
     /// When the earliest pending delivery due after `now` is due.
     async fn next_delivery_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>>;
+    /// How many deliveries are pending (due now or waiting to retry): the outbox's depth.
+    async fn pending_deliveries(&self) -> Result<u64>;
     /// Records an attempt at a pending delivery.
     async fn finish_attempt(
         &self,

@@ -193,11 +193,9 @@ impl Tasks {
             .responder
             .clone()
             .ok_or_else(|| TaskError::NoResponder(agent.to_owned()))?;
-        if responder.refuses_calls() {
-            return Err(TaskError::Plugin(PluginError::Degraded {
-                plugin: responder.label(),
-            }));
-        }
+        responder
+            .check_admissible("respond")
+            .map_err(TaskError::Plugin)?;
         let chat_id = context
             .chat_id
             .filter(|c| !c.is_empty())

@@ -388,6 +388,7 @@ impl Deliverer {
                 }
             }
         };
+        crate::telemetry::webhook_attempt(outcome.name());
         if let Err(e) = self.store.finish_attempt(&delivery.id, at, outcome).await {
             tracing::error!(delivery = %delivery.id, error = %e, "cannot record a webhook attempt");
         }

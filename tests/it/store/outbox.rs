@@ -98,9 +98,16 @@ pub async fn deliveries_are_queued_with_their_message(s: &Backend) {
     assert_eq!(limited.len(), 1);
 }
 
+/// The outbox's depth: deliveries pending, due or not.
+async fn pending(s: &Backend) -> u64 {
+    s.store.pending_deliveries().await.unwrap()
+}
+
 pub async fn attempts_retry_deliver_and_give_up(s: &Backend) {
     let c = hooked(s).await;
+    assert_eq!(pending(s).await, 0);
     send_new(s, &c, "ada", "bob", "m").await;
+    assert_eq!(pending(s).await, 1);
     let start = now() + chrono::Duration::seconds(1);
     let id = due(s, start, 10).await[0].delivery.id.clone();
 
@@ -115,6 +122,7 @@ pub async fn attempts_retry_deliver_and_give_up(s: &Backend) {
         due(s, start, 10).await.is_empty(),
         "not due before its time"
     );
+    assert_eq!(pending(s).await, 1, "pending while it waits to retry");
     let next = s.store.next_delivery_after(start).await.unwrap().unwrap();
     assert!(
         (next - retry_at).num_milliseconds().abs() <= 1,
@@ -139,6 +147,7 @@ pub async fn attempts_retry_deliver_and_give_up(s: &Backend) {
         (2, Some(204), Some(retry_at))
     );
     assert!(s.store.next_delivery_after(start).await.unwrap().is_none());
+    assert_eq!(pending(s).await, 0);
     // A finished delivery takes no further attempts.
     let late = AttemptOutcome::Dead {
         status_code: None,
@@ -171,6 +180,7 @@ pub async fn dead_deliveries_are_replayed(s: &Backend) {
     };
     s.store.finish_attempt(&id, at, dead).await.unwrap();
     assert!(due(s, at, 10).await.is_empty());
+    assert_eq!(pending(s).await, 0, "a dead delivery is no longer pending");
     let listed = s
         .store
         .deliveries_of("bob", Some(DeliveryStatus::Dead), 10)
@@ -207,6 +217,7 @@ pub async fn dead_deliveries_are_replayed(s: &Backend) {
     assert_eq!(replayed.window_start, replay_at);
     let ready = due(s, replay_at, 10).await;
     assert_eq!(ready[0].delivery.id, id, "due again under the same id");
+    assert_eq!(pending(s).await, 1);
     let twice = s
         .store
         .replay_delivery("bob", &id, replay_at + chrono::Duration::minutes(1))

@@ -103,12 +103,20 @@ impl PgStore {
             )
             .await?;
         }
-        tx.commit().await?;
+        timed_commit(tx).await?;
         for topic in &wakes {
             self.notifier.wake(topic);
         }
         Ok(())
     }
+}
+
+/// Commits `tx`, counted and timed as one durable commit of one write.
+pub(super) async fn timed_commit(tx: Transaction<'_>) -> Result<()> {
+    let committing = std::time::Instant::now();
+    tx.commit().await?;
+    crate::telemetry::store_commit("postgres", 1, committing.elapsed());
+    Ok(())
 }
 
 /// Runs `$body` in a transaction on a pooled connection, naming it `$tx`, and commits it
@@ -259,7 +267,7 @@ impl Store for PgStore {
         }
         let tx = client.transaction().await?;
         let delivery = messages::take_pending(&tx, agent, limit).await?;
-        tx.commit().await?;
+        timed_commit(tx).await?;
         Ok(delivery)
     }
 

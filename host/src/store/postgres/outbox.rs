@@ -226,7 +226,7 @@ impl Outbox for PgStore {
         }
         delivery.next_attempt_at = Some(until);
         put(&tx, &delivery).await?;
-        tx.commit().await?;
+        super::timed_commit(tx).await?;
         Ok(true)
     }
 
@@ -239,6 +239,17 @@ impl Outbox for PgStore {
         .await?;
         let next: Option<i64> = row.map(|r| r.try_get(0)).transpose()?.flatten();
         Ok(next.and_then(DateTime::from_timestamp_millis))
+    }
+
+    async fn pending_deliveries(&self) -> Result<u64> {
+        let row = db::row(
+            &*self.client().await?,
+            "SELECT count(*) FROM webhook_deliveries WHERE due_ms IS NOT NULL",
+            &[],
+        )
+        .await?;
+        let pending: i64 = row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+        Ok(pending.try_into().unwrap_or(0))
     }
 
     async fn finish_attempt(
@@ -254,7 +265,7 @@ impl Outbox for PgStore {
             outcome.apply(&mut delivery, at);
             put(&tx, &delivery).await?;
         }
-        tx.commit().await?;
+        super::timed_commit(tx).await?;
         Ok(())
     }
 
@@ -267,7 +278,7 @@ impl Outbox for PgStore {
             delivery.next_attempt_at = Some(until);
             put(&tx, &delivery).await?;
         }
-        tx.commit().await?;
+        super::timed_commit(tx).await?;
         Ok(())
     }
 

@@ -293,6 +293,11 @@ impl Outbox for RedbStore {
         .await
     }
 
+    async fn pending_deliveries(&self) -> Result<u64> {
+        // Every pending delivery, and only those, has its entry in DUE.
+        self.read(|txn| Ok(txn.open_table(DUE)?.len()?)).await
+    }
+
     async fn finish_attempt(
         &self,
         id: &str,

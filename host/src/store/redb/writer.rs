@@ -17,11 +17,12 @@
 use crate::error::context;
 use crate::notify::{Notifier, Topic};
 use crate::store::{Result, StoreError};
+use crate::telemetry;
 use redb::{Database, Durability, WriteTransaction};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 /// Jobs taken into one batch at most, so a flood cannot delay its first caller unboundedly.
@@ -170,9 +171,11 @@ fn run(db: &Database, queue: &mpsc::Receiver<Job>, notifier: &dyn Notifier, mark
             }
         }
         let batch_mark = marks.committed.load(Ordering::SeqCst);
+        let syncing = Instant::now();
         let synced = make_durable(db);
         match &synced {
             Ok(()) => {
+                telemetry::store_commit("redb", finishes.len(), syncing.elapsed());
                 marks.durable.send_replace(batch_mark);
             }
             Err(e) => {
