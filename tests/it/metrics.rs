@@ -55,7 +55,7 @@ struct Scrape {
     families: HashMap<String, (String, String)>,
 }
 
-async fn parse(python: &PathBuf, text: &str) -> Scrape {
+async fn parse(python: &Path, text: &str) -> Scrape {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), text).unwrap();
     let path = file.path().display().to_string();
