@@ -71,13 +71,8 @@ async fn schemathesis_finds_the_openapi_document_exact() {
         ("AGENTX_TOKEN", app.as_str()),
         ("AGENTX_ADMIN_KEY", ADMIN_KEY),
     ];
-    let output = run_tool(
-        &python,
-        "schemathesis",
-        &args,
-        &env,
-        Duration::from_secs(300),
-    )
-    .await;
+    // In the temporary directory: schemathesis keeps a cache of crashes where it runs.
+    let run = (args.as_slice(), dir.path());
+    let output = run_tool(&python, "schemathesis", run, &env, Duration::from_secs(300)).await;
     eprintln!("{output}");
 }

@@ -26,25 +26,35 @@ pub async fn run_python(
     env: &[(&str, &str)],
     limit: Duration,
 ) -> String {
-    run(python, &["-c", script], env, limit).await
+    run(python, &["-c", script], None, env, limit).await
 }
 
 /// Runs the venv's command `tool` (a console script beside its interpreter, such as
-/// `schemathesis`) with `args`, as [`run_python`] runs a script.
+/// `schemathesis`) with `args` in the directory `dir` (where it may leave its caches), as
+/// [`run_python`] runs a script.
 pub async fn run_tool(
     python: &Path,
     tool: &str,
-    args: &[&str],
+    (args, dir): (&[&str], &Path),
     env: &[(&str, &str)],
     limit: Duration,
 ) -> String {
     let program = python.with_file_name(tool);
-    run(&program, args, env, limit).await
+    run(&program, args, Some(dir), env, limit).await
 }
 
-async fn run(program: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> String {
+async fn run(
+    program: &Path,
+    args: &[&str],
+    dir: Option<&Path>,
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> String {
     let mut command = tokio::process::Command::new(program);
     command.args(args).kill_on_drop(true);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
     for (name, value) in env {
         command.env(name, value);
     }

@@ -177,8 +177,8 @@ struct JsonRpcMessage {
     id: Option<RequestId>,
     /// `initialize`, `server/discover`, `tools/list`, `tools/call`, …
     method: String,
-    /// The method's parameters.
-    #[schema(value_type = Option<Object>, nullable = false)]
+    /// The method's parameters (the SDK takes `null` as none).
+    #[schema(value_type = Option<Object>)]
     params: Option<Value>,
 }
 
