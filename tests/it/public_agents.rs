@@ -3,7 +3,7 @@
 
 use crate::common::{
     ADMIN_KEY, TestServer, agents, assert_refused, config_file, daemon, fixture, public, public_at,
-    public_raw, read_events, reload, repo, rewrite_config, token,
+    public_raw, read_events, reload, repo, rewrite_config, send, token,
 };
 use agentx::config::Config;
 use reqwest::{Method, StatusCode};
@@ -420,5 +420,122 @@ async fn degraded_or_missing_responder_is_503_until_reloaded() {
         let (status, reply) = public(&srv, agent, Some(&app), hi.clone()).await;
         assert_eq!(status, StatusCode::OK, "{agent}: {reply}");
         assert_eq!(reply["content"], "echo: hi");
+    }
+}
+
+/// Every refusal a protocol client can meet comes back from split mode's front exactly as
+/// from the daemon process's own public listener: same status, same body in the protocol's
+/// shape (OpenAI's `{"error": {…}}`; A2A's JSON-RPC error objects, and `{"error"}` with an
+/// HTTP status before JSON-RPC; MCP's), same `Allow`, `WWW-Authenticate` and content type,
+/// for a body that is not JSON, a wrong method, no token and a bad one.
+#[tokio::test]
+async fn split_mode_refuses_protocol_calls_as_the_direct_listener_does() {
+    let srv = TestServer::start_with(agents).await;
+    let (_, app) = token(&srv, &["agent:echo"], None).await;
+    let mut config = Config::default();
+    config.server.port = 0;
+    let front = agentx::server::start_public(&config, srv.daemon.parse().unwrap())
+        .await
+        .unwrap();
+    let front_base = format!("http://{}", front.public_addr);
+    let completion = json!({"model": "echo", "messages": [{"role": "user", "content": "hi"}]});
+    let a2a = json!({"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "t"}});
+    let mcp = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+    let card = "/a2a/echo/.well-known/agent-card.json";
+    /// What is sent as the body.
+    enum Body {
+        None,
+        Json(Value),
+        Text,
+    }
+    let (app, bad, agent_key) = (Some(app.as_str()), Some("agx_live_nope"), Some("cex_nope"));
+    let cases = [
+        ("/v1/chat/completions", Method::POST, app, Body::Text),
+        ("/v1/chat/completions", Method::GET, app, Body::None),
+        (
+            "/v1/chat/completions",
+            Method::POST,
+            None,
+            Body::Json(completion.clone()),
+        ),
+        (
+            "/v1/chat/completions",
+            Method::POST,
+            bad,
+            Body::Json(completion),
+        ),
+        ("/v1/models", Method::POST, app, Body::None),
+        ("/v1/models", Method::GET, None, Body::None),
+        ("/v1/models", Method::GET, bad, Body::None),
+        ("/a2a/echo", Method::POST, app, Body::Text),
+        ("/a2a/echo", Method::GET, app, Body::None),
+        ("/a2a/echo", Method::POST, None, Body::Json(a2a.clone())),
+        ("/a2a/echo", Method::POST, bad, Body::Json(a2a)),
+        (card, Method::POST, app, Body::None),
+        ("/a2a", Method::DELETE, app, Body::None),
+        ("/mcp", Method::POST, agent_key, Body::Text),
+        ("/mcp", Method::GET, app, Body::None),
+        ("/mcp", Method::POST, None, Body::Json(mcp.clone())),
+        ("/mcp", Method::POST, bad, Body::Json(mcp.clone())),
+        ("/mcp", Method::POST, agent_key, Body::Json(mcp)),
+    ];
+    let mut differing = Vec::new();
+    for (path, method, key, body) in &cases {
+        let mut answers = Vec::new();
+        for base in [&srv.base, &front_base] {
+            let mut request = srv.http.request(method.clone(), format!("{base}{path}"));
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            request = match body {
+                Body::None => request,
+                Body::Json(body) => request.json(body),
+                Body::Text => request.header("content-type", "text/plain").body("hi"),
+            };
+            let (status, headers, body) = send(request).await;
+            let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+            let headers = ["allow", "www-authenticate", "content-type"].map(header);
+            answers.push((status, headers, body));
+        }
+        let (direct, split) = (&answers[0], &answers[1]);
+        assert_protocol_refusal(path, direct);
+        if split != direct {
+            differing.push(format!(
+                "{method} {path} with {key:?}: direct {direct:?}, split {split:?}"
+            ));
+        }
+    }
+    assert!(differing.is_empty(), "{}", differing.join("\n"));
+    front.stop().await;
+}
+
+/// `answer` (status, `Allow`/`WWW-Authenticate`/content type, body) is a refusal in the
+/// shape of the protocol `path` belongs to.
+#[track_caller]
+fn assert_protocol_refusal(path: &str, answer: &(StatusCode, [Option<String>; 3], Value)) {
+    let (status, [allow, _, _], body) = answer;
+    let what = format!("{path}: {answer:?}");
+    if *status == StatusCode::METHOD_NOT_ALLOWED {
+        assert!(allow.is_some(), "{what}");
+    }
+    if path.starts_with("/v1/") {
+        assert!(status.is_client_error(), "{what}");
+        let error = &body["error"];
+        assert!(
+            error["message"].is_string() && error["type"].is_string(),
+            "{what}"
+        );
+        assert!(error.get("code").is_some(), "{what}");
+    } else if path.starts_with("/a2a") && *status == StatusCode::OK {
+        // Past the HTTP checks: a JSON-RPC error object.
+        assert_eq!(body["jsonrpc"], "2.0", "{what}");
+        assert!(body["error"]["code"].is_i64(), "{what}");
+    } else if path.starts_with("/a2a") {
+        assert!(status.is_client_error(), "{what}");
+        assert!(body["error"].is_string(), "{what}");
+    } else {
+        assert!(status.is_client_error(), "{what}");
+        // The MCP SDK's own refusal of a body that is not JSON is plain text.
+        assert!(body["detail"].is_string() || body.is_string(), "{what}");
     }
 }

@@ -36,8 +36,13 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         );
     }
     let path = request.uri().path();
-    let open = path == "/health" || path.starts_with(OWN_CREDENTIAL_PREFIX);
-    if !open && state.admin.is_configured() {
+    if path.starts_with(OWN_CREDENTIAL_PREFIX) {
+        // Answered as the public listener answers them, whatever the body (a body that is
+        // not JSON gets the route's own refusal): their credential is a bearer token, which
+        // a page cannot send cross-origin without a preflight, just as on the public listener.
+        return next.run(request).await;
+    }
+    if path != "/health" && state.admin.is_configured() {
         let (parts, body) = request.into_parts();
         let missing = || Error::unauthorized("X-Admin-Key header is required");
         if let Err(e) = check_admin_key(&parts, &state, missing) {

@@ -16,8 +16,14 @@ use std::time::Duration;
 #[derive(Debug)]
 pub enum ApiError {
     Domain(Error),
-    TooLarge { limit: usize },
-    RateLimited { retry_after: Duration },
+    TooLarge {
+        limit: usize,
+    },
+    /// A known path with another method (the router adds `Allow`).
+    MethodNotAllowed,
+    RateLimited {
+        retry_after: Duration,
+    },
 }
 
 impl From<Error> for ApiError {
@@ -96,6 +102,12 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("Request body is larger than the limit of {limit} bytes"),
                 "payload_too_large",
+                None,
+            ),
+            ApiError::MethodNotAllowed => detail(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "method_not_allowed",
                 None,
             ),
             ApiError::RateLimited { retry_after } => {

@@ -306,12 +306,11 @@ async fn not_found() -> impl IntoResponse {
     )
 }
 
-/// A known path with another method; axum adds the `Allow` header.
-async fn method_not_allowed() -> impl IntoResponse {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        Json(serde_json::json!({"detail": "Method not allowed", "code": "method_not_allowed"})),
-    )
+/// A known path with another method, in the shape of the path's routes (so a protocol
+/// client reads it as that protocol's error); axum adds the `Allow` header. NB: nested under
+/// the daemon's protocol prefix, `uri` is the path as the public listener has it.
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    error::refuse_on(uri.path(), error::ApiError::MethodNotAllowed)
 }
 
 /// A path whose percent-escapes decode to invalid UTF-8 (`/messages/%ff/ack`) matches no
