@@ -17,7 +17,7 @@ use crate::reload::Reloader;
 use crate::runner::Runners;
 use crate::store::postgres::{PgNotifier, PgStore};
 use crate::store::redb::RedbStore;
-use crate::store::{Store, StoreError};
+use crate::store::{Lease, Store, StoreError};
 use crate::tasks::Tasks;
 use crate::tasks::a2a::A2aTasks;
 use crate::tasks::public::{PublicAgents, RemoteDaemon};
@@ -63,6 +63,10 @@ pub struct Running {
     pub daemon_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    /// This node's lease as the runner of its A2A tasks (none in split mode's public
+    /// role, which runs none): held until [`Running::stop`] has waited for the requests in
+    /// flight, so no other node takes a task still being finished for abandoned.
+    runner_lease: Option<Lease>,
 }
 
 /// Secrets from the environment, resolved by the caller so the library reads no env vars.
@@ -200,8 +204,8 @@ pub async fn start(
         network.store().clone(),
         network.clock().clone(),
     ));
-    // Should the lease be lost (its database connection failed), a node starting meanwhile
-    // may fail this one's working tasks; their ends, when they come, are recorded anyway.
+    // Should the lease be lost (its database connection failed), another node may fail
+    // this one's working tasks; their ends, when they come, are recorded anyway.
     let runner_lease = a2a.start_running(CancellationToken::new()).await?;
     let state = AppState {
         network: network.clone(),
@@ -221,19 +225,25 @@ pub async fn start(
         tokens: tokens.clone(),
         tasks: tasks.clone(),
         public_agents,
-        a2a,
+        a2a: a2a.clone(),
         reloader,
     };
     let rate = rate_limit(server);
     let connections = Connections::new((&server.connections).into());
 
-    let running = Running {
+    // On a store only this process opens, no other runner can die while it lives (see
+    // `A2aTasks::sweep`).
+    let sweeps = runner_lease.is_shared();
+    let mut running = Running {
         public_addr,
         daemon_addr: daemon.local_addr().expect("bound socket has an address"),
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
+        runner_lease: Some(runner_lease),
     };
-    let mut running = running;
+    if sweeps {
+        running.tasks.spawn(a2a.sweep(shutdown.clone()));
+    }
     running.tasks.spawn(transport::serve(
         public,
         http::public_router(state.clone(), rate),
@@ -256,11 +266,6 @@ pub async fn start(
     if let Some(watcher) = watcher {
         running.tasks.spawn(watcher);
     }
-    let stopping = shutdown.clone();
-    running.tasks.spawn(async move {
-        stopping.cancelled().await;
-        drop(runner_lease);
-    });
     running.tasks.spawn(flush_presence(network, shutdown));
     tracing::info!(public = %running.public_addr, daemon = %running.daemon_addr, "agentx is serving");
     Ok(running)
@@ -288,6 +293,7 @@ pub async fn start_public(config: &Config, daemon_url: url::Url) -> Result<Runni
         daemon_addr,
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
+        runner_lease: None,
     };
     running.tasks.spawn(transport::serve(
         public,
@@ -309,6 +315,8 @@ impl Running {
                 tracing::error!(error = %e, "server task failed");
             }
         }
+        // NB: only now, with every request finished (see `runner_lease`).
+        drop(self.runner_lease);
         tracing::info!("agentx stopped");
     }
 }

@@ -2,7 +2,7 @@
 //! a restart on the same data directory, the message it had taken is answered, once.
 
 use crate::common::repo;
-use crate::common::{eventually, send};
+use crate::common::{a2a_call, eventually, send};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -230,32 +230,39 @@ async fn an_a2a_task_working_at_a_crash_is_failed_by_the_next_start() {
     let (status, _, created) = send(request).await;
     assert_eq!(status, StatusCode::OK, "{created}");
     let token = created["token"].as_str().unwrap().to_owned();
-    let rpc = |base: &str, method: &str, params: Value| {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        send(
-            http.post(format!("{base}/a2a/slow"))
-                .bearer_auth(&token)
-                .header("A2A-Version", "1.0")
-                .json(&body),
-        )
-    };
     let message = json!({"role": "ROLE_USER", "messageId": "m-1", "parts": [{"text": "hi"}]});
     let params = json!({"message": message, "configuration": {"returnImmediately": true}});
-    let (_, _, sent) = rpc(&server.base, "SendMessage", params).await;
+    let sent = a2a_call(&http, &server.base, "slow", &token, "SendMessage", params).await;
     let task = &sent["result"]["task"];
     assert_eq!(task["status"]["state"], "TASK_STATE_WORKING", "{sent}");
     let id = task["id"].clone();
     server.crash().await;
 
     let server = Serve::start_with_env(&config, &data, &env).await;
-    let (_, _, got) = rpc(&server.base, "GetTask", json!({"id": id})).await;
+    let got = a2a_call(
+        &http,
+        &server.base,
+        "slow",
+        &token,
+        "GetTask",
+        json!({"id": id}),
+    )
+    .await;
     let status = &got["result"]["status"];
     assert_eq!(status["state"], "TASK_STATE_FAILED", "{got}");
     let reason = status["message"]["parts"][0]["text"]
         .as_str()
         .unwrap_or_default();
     assert!(reason.contains("restarted or crashed"), "{got}");
-    let (_, _, followed) = rpc(&server.base, "SubscribeToTask", json!({"id": id})).await;
+    let followed = a2a_call(
+        &http,
+        &server.base,
+        "slow",
+        &token,
+        "SubscribeToTask",
+        json!({"id": id}),
+    )
+    .await;
     assert_eq!(followed["error"]["code"], -32004, "{followed}");
     server.crash().await;
 }

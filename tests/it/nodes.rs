@@ -2,7 +2,7 @@
 //! node for anything. Each test starts three nodes at once (the schema is migrated by
 //! whichever gets there first) on a fresh database; without PostgreSQL they are skipped.
 
-use crate::common::{message_ids, send};
+use crate::common::{a2a_call, message_ids, send};
 use crate::crash::Serve;
 use futures::future::join_all;
 use reqwest::StatusCode;
@@ -463,59 +463,127 @@ async fn a_hosted_agent_runs_on_one_node_and_moves_when_it_dies() {
 }
 
 /// An A2A task is its node's to finish: a node starting while that node lives leaves the
-/// task working; once that node is SIGKILLed, the next node to start fails it, and any node
-/// reads it failed, with the reason.
+/// task working; once that node is SIGKILLed, it is failed (by the next node to start, or
+/// a living node's look before), and any node reads it failed, with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_a2a_task_of_a_dead_node_is_failed_by_the_next_start() {
-    let slow = crate::common::repo("tests/fixtures/plugins/loop-long.toml");
-    let config = json!({"server": {"admin_key": "nodes-admin-key"},
-                        "agents": {"slow": {"name": "Slow", "access": "public", "responder": slow}}});
-    let Some(mut nodes) = Nodes::on_fresh_database(config).await else {
+    let Some(mut nodes) = Nodes::on_fresh_database(slow_agent_config()).await else {
         return;
     };
     nodes.start(1).await;
-    let created = send(
-        nodes
-            .http
-            .post(format!("{}/tokens", nodes.nodes[0].daemon))
-            .header("x-admin-key", "nodes-admin-key")
-            .json(&json!({"name": "app", "scopes": ["agent:slow"]})),
-    )
-    .await
-    .2;
-    let token = created["token"].as_str().expect("a token").to_owned();
-    let http = nodes.http.clone();
-    let rpc = |base: &str, method: &str, params: Value| {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        send(
-            http.post(format!("{base}/a2a/slow"))
-                .bearer_auth(&token)
-                .header("A2A-Version", "1.0")
-                .json(&body),
-        )
-    };
-    let message = json!({"role": "ROLE_USER", "messageId": "m-1", "parts": [{"text": "hi"}]});
-    let params = json!({"message": message, "configuration": {"returnImmediately": true}});
-    let sent = rpc(nodes.base(0), "SendMessage", params).await.2;
-    let id = sent["result"]["task"]["id"].clone();
-    assert!(id.is_string(), "{sent}");
-    let state = |got: &Value| got["result"]["status"]["state"].clone();
+    let token = slow_agent_token(&nodes).await;
+    let id = send_slow_task(&nodes, 0, &token).await;
 
     nodes.start(1).await;
-    let got = rpc(nodes.base(1), "GetTask", json!({"id": id})).await.2;
-    assert_eq!(state(&got), "TASK_STATE_WORKING", "its node lives: {got}");
+    let got = get_task(&nodes, 1, &token, &id).await;
+    assert_eq!(
+        task_state(&got),
+        "TASK_STATE_WORKING",
+        "its node lives: {got}"
+    );
 
     nodes.nodes.remove(0).crash().await;
     nodes.start(1).await;
     for node in 0..2 {
-        let got = rpc(nodes.base(node), "GetTask", json!({"id": id})).await.2;
-        assert_eq!(state(&got), "TASK_STATE_FAILED", "node {node}: {got}");
-        let reason = &got["result"]["status"]["message"]["parts"][0]["text"];
-        assert!(
-            reason.as_str().unwrap().contains("restarted or crashed"),
-            "{got}"
+        assert_failed_for_its_runner(&get_task(&nodes, node, &token, &id).await);
+    }
+}
+
+/// With the nodes that stay up, and no node starting: a surviving node leaves the A2A task
+/// of a living node working, however long it takes, and fails it within seconds of that
+/// node being SIGKILLed (each node looks every 5 s for tasks whose runner died), with the
+/// reason, read on any node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_a2a_task_of_a_dead_node_is_failed_by_a_surviving_node_within_seconds() {
+    let Some(mut nodes) = Nodes::on_fresh_database(slow_agent_config()).await else {
+        return;
+    };
+    nodes.start(3).await;
+    let token = slow_agent_token(&nodes).await;
+    let id = send_slow_task(&nodes, 0, &token).await;
+    // Longer than a look's interval: the others have looked, and left it to its node.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for node in 1..3 {
+        let got = get_task(&nodes, node, &token, &id).await;
+        assert_eq!(
+            task_state(&got),
+            "TASK_STATE_WORKING",
+            "its node lives: {got}"
         );
     }
+
+    nodes.nodes.remove(0).crash().await;
+    let killed_at = Instant::now();
+    // Node indexes move down by one.
+    crate::common::eventually(Duration::from_secs(10), "the task failed", || async {
+        task_state(&get_task(&nodes, 1, &token, &id).await) == "TASK_STATE_FAILED"
+    })
+    .await;
+    let failed_after = killed_at.elapsed();
+    eprintln!("a surviving node failed the dead node's task {failed_after:?} after the kill");
+    for node in 0..2 {
+        assert_failed_for_its_runner(&get_task(&nodes, node, &token, &id).await);
+    }
+}
+
+/// A public agent `slow` still answering (for 30 s) when its node dies, and an admin key.
+fn slow_agent_config() -> Value {
+    let slow = crate::common::repo("tests/fixtures/plugins/loop-long.toml");
+    json!({"server": {"admin_key": NODES_ADMIN_KEY},
+           "agents": {"slow": {"name": "Slow", "access": "public", "responder": slow}}})
+}
+
+const NODES_ADMIN_KEY: &str = "nodes-admin-key";
+
+/// A token for `slow`, made on node 0's daemon.
+async fn slow_agent_token(nodes: &Nodes) -> String {
+    let request = nodes
+        .http
+        .post(format!("{}/tokens", nodes.nodes[0].daemon))
+        .header("x-admin-key", NODES_ADMIN_KEY)
+        .json(&json!({"name": "app", "scopes": ["agent:slow"]}));
+    let created = send(request).await.2;
+    created["token"].as_str().expect("a token").to_owned()
+}
+
+/// A message to `slow` sent through `node`, answered at once with its task, working: its id.
+async fn send_slow_task(nodes: &Nodes, node: usize, token: &str) -> Value {
+    let message = json!({"role": "ROLE_USER", "messageId": "m-1", "parts": [{"text": "hi"}]});
+    let params = json!({"message": message, "configuration": {"returnImmediately": true}});
+    let base = nodes.base(node);
+    let sent = a2a_call(&nodes.http, base, "slow", token, "SendMessage", params).await;
+    assert_eq!(
+        task_state(&sent["result"]["task"]),
+        "TASK_STATE_WORKING",
+        "{sent}"
+    );
+    sent["result"]["task"]["id"].clone()
+}
+
+/// `GetTask` of task `id` (a `slow` one), through `node`.
+async fn get_task(nodes: &Nodes, node: usize, token: &str, id: &Value) -> Value {
+    let (http, base) = (&nodes.http, nodes.base(node));
+    a2a_call(http, base, "slow", token, "GetTask", json!({"id": id})).await
+}
+
+/// The state of a task, or of the task `GetTask` answered.
+fn task_state(task_or_answer: &Value) -> Value {
+    let task = task_or_answer.get("result").unwrap_or(task_or_answer);
+    task["status"]["state"].clone()
+}
+
+/// `got` (a `GetTask` answer) is the task failed because its runner died, with the reason.
+#[track_caller]
+fn assert_failed_for_its_runner(got: &Value) {
+    assert_eq!(task_state(got), "TASK_STATE_FAILED", "{got}");
+    let reason = &got["result"]["status"]["message"]["parts"][0]["text"];
+    assert!(
+        reason
+            .as_str()
+            .unwrap_or_default()
+            .contains("restarted or crashed"),
+        "{got}"
+    );
 }
 
 /// Three nodes run the webhook deliverer on one outbox: each delivery is claimed by one of

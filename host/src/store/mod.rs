@@ -84,21 +84,27 @@ pub struct MemoryQuota {
 
 /// A lease held until dropped; see [`Store::lease`].
 pub struct Lease {
-    /// Dropped with the lease: the backend then releases it.
-    _release: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Dropped with the lease: the backend then releases it. `None` for a store only one
+    /// node uses.
+    release: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Lease {
     /// A lease released when `release`'s receiver sees it dropped.
     pub(crate) fn new(release: tokio::sync::oneshot::Sender<()>) -> Self {
         Self {
-            _release: Some(release),
+            release: Some(release),
         }
     }
 
     /// A lease of a store only one node uses: nobody else can want it.
     pub(crate) fn sole() -> Self {
-        Self { _release: None }
+        Self { release: None }
+    }
+
+    /// Whether other nodes share the store, and so may want this lease.
+    pub fn is_shared(&self) -> bool {
+        self.release.is_some()
     }
 }
 
@@ -254,7 +260,8 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
     async fn a2a_task(&self, token_id: &str, id: &str) -> Result<Option<A2aTask>>;
     /// The token's A2A tasks with `agent`, newest first.
     async fn a2a_tasks(&self, token_id: &str, agent: &str) -> Result<Vec<A2aTask>>;
-    /// Every A2A task still working, whichever its token (a scan: for the start of a node).
+    /// Every A2A task still working, whichever its token (for the look for tasks whose
+    /// runner died).
     async fn working_a2a_tasks(&self) -> Result<Vec<A2aTask>>;
 
     /// A consistent copy of everything, holding every write acknowledged before the call,

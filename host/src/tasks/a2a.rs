@@ -7,10 +7,11 @@
 //!
 //! A task is run by the process that started it (its runner), which holds a lease named
 //! after itself for as long as it lives. A task left working by a runner that is gone (it
-//! crashed or was stopped mid-call) would otherwise stay working forever: a starting node
-//! fails those ([`A2aTasks::recover`]), so their clients learn their end. A runner is gone
-//! when its lease is free; with the embedded store, which only one process opens, every
-//! other runner is gone.
+//! crashed or was stopped mid-call) would otherwise stay working forever: every node fails
+//! those ([`A2aTasks::recover`]) as it starts, and, on a store nodes share, every
+//! [`SWEEP_EVERY`] while it lives, so their clients learn their end. A runner is gone when
+//! its lease is free; with the embedded store, which only one process opens, every other
+//! runner is gone.
 
 use super::PreparedTask;
 use super::public::{PublicAgents, PublicCall};
@@ -51,6 +52,11 @@ restarted or crashed), so this task has no answer; send the message again with a
 /// Between looks at the store while following a task that another process may be running
 /// (a node of the same database), or that no one runs any more.
 const RECHECK_EVERY: Duration = Duration::from_secs(2);
+/// Between looks, on a store nodes share, for the tasks of runners that died while this
+/// node lives. A killed node's lease is free as soon as PostgreSQL sees its connection
+/// close, so its tasks are failed within about this much; each look is one read of the
+/// working tasks (an index holds just those) and one lease check per runner named.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// How long a call follows a task before answering with it as it is (still working).
 const FOLLOW_AT_MOST: Duration = Duration::from_secs(120);
 /// Ends not yet read by a slow follower; one that falls further behind reads the store.
@@ -89,15 +95,32 @@ impl A2aTasks {
     /// starts any task, so no other node can take one of its tasks for abandoned.
     pub async fn start_running(&self, lost: CancellationToken) -> Result<Lease> {
         let lease = self.store.lease(&runner_lease(&self.runner), lost).await?;
-        let failed = self.recover().await?;
-        if failed > 0 {
-            tracing::warn!(failed, "failed the A2A tasks whose runner was gone");
-        }
+        self.recover().await?;
         Ok(lease)
     }
 
-    /// Fails every task left working by a runner that is gone; how many.
-    async fn recover(&self) -> Result<usize> {
+    /// Fails, every [`SWEEP_EVERY`] until `stop`, the tasks of runners that died: on a
+    /// store nodes share, a dead node's tasks would otherwise stay working until a node
+    /// starts. A store only this process opens needs no sweep (see [`Lease::is_shared`]):
+    /// `start_running` failed every other runner's tasks, and no other runner can appear.
+    pub async fn sweep(self: Arc<Self>, stop: CancellationToken) {
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        sweep.reset(); // `start_running` has just looked
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = sweep.tick() => {
+                    if let Err(e) = self.recover().await {
+                        tracing::warn!(error = %e, "could not look for A2A tasks whose runner died");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fails every task left working by a runner that is gone.
+    async fn recover(&self) -> Result<()> {
         let mut gone: HashMap<String, bool> = HashMap::new();
         let mut failed = 0;
         for mut task in self.store.working_a2a_tasks().await? {
@@ -123,7 +146,10 @@ impl A2aTasks {
                 failed += 1;
             }
         }
-        Ok(failed)
+        if failed > 0 {
+            tracing::warn!(failed, "failed the A2A tasks whose runner was gone");
+        }
+        Ok(())
     }
 
     /// Records the task of `send` by `token` (whose call of `agent` passed the public

@@ -1,6 +1,7 @@
 //! The harness: a real agentx server on free ports with a temporary data directory, and a
 //! small HTTP client speaking the contract; the helpers test files share live beside it.
 
+mod a2a;
 mod config;
 mod daemon;
 mod events;
@@ -9,6 +10,7 @@ mod public;
 mod python;
 mod readme;
 
+pub use a2a::a2a_call;
 pub use config::{agents, config_file, fixture, repo, rewrite_config};
 pub use daemon::{connect_hosted, daemon, reload, revoke, token};
 pub use events::read_events;
