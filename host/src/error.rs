@@ -1,6 +1,80 @@
-//! What errors keep of their causes.
+//! The crate's error, and what errors keep of their causes.
+//!
+//! [`Error`] is what every layer above the store returns: what went wrong in words for the
+//! caller, a stable code for programs, and an [`ErrorKind`] the HTTP layer maps to one status.
+//! [`Source`] keeps a failure of another library (redb, wasmtime, the OS) as an error rather
+//! than text.
 
 use std::sync::Arc;
+
+/// The class of failure; the HTTP layer maps each to one status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The input does not have the contract's shape (missing field, unknown enum value).
+    Malformed,
+    /// Well-formed input that a rule refuses.
+    Invalid,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    /// A dependency (such as a policy plugin) cannot answer now.
+    Unavailable,
+    /// A dependency answered with a failure (a plugin call failed, the daemon is down).
+    Upstream,
+    Internal,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{detail}")]
+pub struct Error {
+    pub kind: ErrorKind,
+    /// Stable snake_case identifier for programs.
+    pub code: &'static str,
+    /// Human-readable reason.
+    pub detail: String,
+    /// The input field at fault, when there is one.
+    pub field: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    pub fn malformed(field: &str, detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Malformed, "invalid_field", detail).on(field)
+    }
+
+    pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, code, detail)
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, code, detail)
+    }
+
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, code, detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthorized, "unauthorized", detail)
+    }
+
+    /// Names the input field at fault.
+    pub fn on(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+}
 
 /// The cause of a failure in another library (redb, wasmtime, the OS), kept as an error
 /// rather than flattened into text, so callers and logs can walk the chain. `Arc` keeps the

@@ -30,11 +30,11 @@ pub enum ReloadError {
     Store(#[from] crate::store::StoreError),
 }
 
-impl From<ReloadError> for crate::network::Error {
+impl From<ReloadError> for crate::error::Error {
     fn from(e: ReloadError) -> Self {
         match e {
             ReloadError::Store(e) => e.into(),
-            other => crate::network::Error::invalid("reload_refused", other.to_string()),
+            other => crate::error::Error::invalid("reload_refused", other.to_string()),
         }
     }
 }

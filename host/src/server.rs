@@ -42,7 +42,7 @@ pub enum StartError {
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
     #[error("cannot start the network: {0}")]
-    Network(#[from] crate::network::Error),
+    Network(#[from] crate::error::Error),
     #[error("cannot load plugins: {0}")]
     Plugins(#[from] PluginError),
     #[error(transparent)]

@@ -7,8 +7,8 @@
 //! very next request.
 
 use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ApiToken, Scope};
-use crate::network::{Error, ErrorKind, Result};
 use crate::store::{Page, Paged, Rejection, Store, StoreError};
 use chrono::{DateTime, Utc};
 use rand::RngCore;

@@ -119,7 +119,7 @@ impl PageQuery {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             let detail = format!("limit must be an integer from 1 to {MAX_PAGE}");
-            return Err(crate::network::Error::malformed("limit", detail).into());
+            return Err(crate::error::Error::malformed("limit", detail).into());
         }
         Ok(Page {
             offset: self.offset.unwrap_or(0),

@@ -7,9 +7,9 @@ use super::error::{ApiError, ErrorReply};
 use super::extract::{JsonBody, check_admin_key};
 use super::public_agents::{self, task_events};
 use crate::auth::tokens::{CreatedToken, NewToken};
+use crate::error::Error;
 use crate::hosted::{HostedAgent, ReloadReport};
 use crate::model::ApiToken;
-use crate::network::Error;
 use crate::network::connections::{AcceptInvite, ConnectionView};
 use crate::plugins::log::LogEntry;
 use crate::store::Page;
@@ -159,7 +159,7 @@ async fn backup(_: DaemonAdmin, State(state): State<AppState>) -> Result<Respons
         .store()
         .backup()
         .await
-        .map_err(crate::network::Error::from)?;
+        .map_err(crate::error::Error::from)?;
     let length = file.metadata().map(|m| m.len()).unwrap_or_default();
     let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(
         tokio::fs::File::from_std(file),

@@ -9,7 +9,7 @@
 use super::AppState;
 use super::error::ErrorReply;
 use super::extract::check_admin_key;
-use crate::network::Error;
+use crate::error::Error;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;

@@ -6,7 +6,7 @@
 //! `{"error": {"message", "type", "code"}}` ([`OpenAiError`]). Internal failures are logged here and shown to the caller only as a
 //! generic message.
 
-use crate::network::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -3,9 +3,9 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{CurrentAgent, JsonBody, Params};
+use crate::error::{Error, Result};
 use crate::model::{Message, Thread};
 use crate::network::messages::{Inbox, OutgoingMessage, ThreadWithMessages};
-use crate::network::{Error, Result};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;

@@ -319,7 +319,7 @@ async fn method_not_allowed(uri: axum::http::Uri) -> Response {
 async fn utf8_path(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let path = request.uri().path();
     if std::str::from_utf8(&percent_decode(path)).is_err() {
-        let refusal = crate::network::Error::malformed("path", "The path is not valid UTF-8");
+        let refusal = crate::error::Error::malformed("path", "The path is not valid UTF-8");
         return error::refuse_on(path, refusal.into());
     }
     next.run(request).await

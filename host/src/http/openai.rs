@@ -14,8 +14,8 @@ use super::AppState;
 use super::error::{ApiError, OpenAiError};
 use super::extract::{bearer_header, live_token};
 use super::rate_limit::Proof;
+use crate::error::Error;
 use crate::model::ChatRole;
-use crate::network::Error;
 use crate::tasks::public::PublicCall;
 use crate::tasks::{TaskError, TaskResult};
 use axum::Json;
@@ -296,7 +296,7 @@ impl Completion {
                 ],
                 Ok(Err(e)) => vec![failure(Error::from(e))],
                 Err(panicked) => vec![failure(Error::new(
-                    crate::network::ErrorKind::Internal,
+                    crate::error::ErrorKind::Internal,
                     "internal",
                     panicked.to_string(),
                 ))],
@@ -316,7 +316,7 @@ impl Completion {
 /// A task's failure as a streamed event: the body [`OpenAiError`] would have answered.
 fn failure(e: Error) -> Event {
     let (status, message) = match e.kind {
-        crate::network::ErrorKind::Internal => {
+        crate::error::ErrorKind::Internal => {
             tracing::error!(error = %e.detail, "internal error in a streamed completion");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -4,7 +4,7 @@
 use super::AppState;
 use super::error::{ApiError, status_of};
 use super::extract::{BaseUrl, Params, agent_for, bearer_header};
-use crate::network::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::pages::{self, Format};
 use axum::Router;
 use axum::extract::{Path, State};

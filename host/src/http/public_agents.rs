@@ -11,7 +11,7 @@ use super::error::{ApiError, ErrorReply};
 use super::extract::{Params, bearer_header, live_token};
 use super::rate_limit::{Identity, Proof};
 use crate::auth::tokens::require_dashboard_read;
-use crate::network::ErrorKind;
+use crate::error::ErrorKind;
 use crate::tasks::TaskResult;
 use crate::tasks::events::TaskEvent;
 use crate::tasks::public::{
@@ -128,7 +128,7 @@ fn too_large_or_bad(limit: usize, rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::TooLarge { limit }
     } else {
-        crate::network::Error::invalid("invalid_body", rejection.body_text()).into()
+        crate::error::Error::invalid("invalid_body", rejection.body_text()).into()
     }
 }
 

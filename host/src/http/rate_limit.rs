@@ -180,8 +180,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         parts.extensions.get::<Client>().cloned().ok_or_else(|| {
-            crate::network::Error::new(
-                crate::network::ErrorKind::Internal,
+            crate::error::Error::new(
+                crate::error::ErrorKind::Internal,
                 "internal",
                 "the rate-limit layer is missing",
             )

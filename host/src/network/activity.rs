@@ -1,9 +1,10 @@
 //! An agent's recent activity at a glance (the `/observe` page): its profile, connections,
 //! and newest threads and messages, in both directions.
 
+use super::Network;
 use super::agents::Profile;
 use super::connections::ConnectionView;
-use super::{Network, Result};
+use crate::error::Result;
 use crate::model::{Message, Thread};
 use std::cmp::Reverse;
 

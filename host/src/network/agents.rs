@@ -9,7 +9,8 @@ use super::validate::{
     MAX_EMAIL_CHARS, MAX_KEY_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS, MAX_WORD_CHARS, bounded, email,
     one_of, required,
 };
-use super::{Error, Network, Result, new_id};
+use super::{Network, new_id};
+use crate::error::{Error, Result};
 use crate::model::*;
 use crate::store::{Page, Paged, Rejection, StoreError};
 use chrono::{DateTime, Utc};

@@ -3,7 +3,8 @@
 use super::validate::{
     MAX_ANNOUNCEMENT_CHARS, MAX_SUBJECT_CHARS, MAX_WORD_CHARS, bounded, required,
 };
-use super::{Error, Network, Result, new_id};
+use super::{Network, new_id};
+use crate::error::{Error, Result};
 use crate::model::Announcement;
 use crate::store::{Page, Paged};
 use serde::Deserialize;

@@ -2,7 +2,8 @@
 
 use super::agents::AgentSummary;
 use super::validate::{MAX_ID_CHARS, MAX_NAME_CHARS, bounded, one_of, required};
-use super::{Error, ErrorKind, Network, Result, new_id};
+use super::{Network, new_id};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::*;
 use crate::store::{Rejection, StoreError};
 use chrono::{DateTime, Utc};

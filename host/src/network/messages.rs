@@ -2,7 +2,8 @@
 
 use super::policy::{Decision, PolicyRequest};
 use super::validate::{MAX_ID_CHARS, MAX_SUBJECT_CHARS, bounded, one_of, required};
-use super::{Error, Network, Result, new_id};
+use super::{Network, new_id};
+use crate::error::{Error, Result};
 use crate::model::*;
 use crate::notify::Topic;
 use crate::store::{NewMessage, Rejection, StoreError};

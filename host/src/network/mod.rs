@@ -11,7 +11,6 @@ pub mod address;
 pub mod agents;
 pub mod announcements;
 pub mod connections;
-mod error;
 pub mod messages;
 pub mod policy;
 mod presence;
@@ -19,7 +18,8 @@ pub mod validate;
 pub mod webhook_url;
 pub mod webhooks;
 
-pub use error::{Error, ErrorKind, Result};
+// Transitional: the crate's error, where code not yet moved to `crate::error` looks for it.
+pub use crate::error::{Error, ErrorKind, Result};
 pub use presence::Presence;
 
 use crate::clock::Clock;

@@ -4,7 +4,7 @@
 //! plugin; the domain only gathers the facts (contract, both sides' levels) and applies
 //! the verdict.
 
-use super::Result;
+use crate::error::Result;
 use crate::model::{AgentId, Category, Contract, Level};
 use async_trait::async_trait;
 

@@ -1,6 +1,6 @@
 //! Parsing raw input into domain values, each failure naming its field.
 
-use super::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use std::str::FromStr;
 
 // The longest each kind of string field may be, in characters (JSON Schema's `maxLength`,

@@ -3,7 +3,7 @@
 //! Operators testing locally may allow plain http and loopback/private targets in config.
 
 use super::address::refusal;
-use super::{Error, Result};
+use crate::error::{Error, Result};
 use std::net::IpAddr;
 use url::{Host, Url};
 

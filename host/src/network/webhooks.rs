@@ -1,7 +1,8 @@
 //! Webhook deliveries as their agent sees them: the signing secret, the outbox's records
 //! (pending, delivered, dead) and replay. Sending them is [`crate::webhooks`]' job.
 
-use super::{Error, Network, Result};
+use super::Network;
+use crate::error::{Error, Result};
 use crate::model::{DeliveryStatus, WebhookDelivery, new_secret};
 use crate::notify::Topic;
 use crate::store::StoreError;

@@ -8,9 +8,9 @@
 
 use super::bindings::types;
 use super::runtime::{PluginRuntime, PolicyPlugin};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Contract, Level, Levels};
 use crate::network::policy::{ContractPolicy, Decision, PolicyRequest};
-use crate::network::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use std::sync::Arc;
 

@@ -63,6 +63,21 @@ impl StoreError {
     }
 }
 
+/// How the layers above see a store failure.
+impl From<StoreError> for crate::error::Error {
+    fn from(e: StoreError) -> Self {
+        use crate::error::{Error, ErrorKind};
+        match e {
+            // Call sites map the rejections they expect; one reaching here is a lookup miss
+            // or a race lost to a concurrent request, reported as such.
+            StoreError::Rejected(Rejection::NotFound) => Error::not_found("not_found", "Not found"),
+            StoreError::Rejected(r) => Error::new(ErrorKind::Conflict, "conflict", r.to_string()),
+            StoreError::Unsupported(what) => Error::new(ErrorKind::Invalid, "unsupported", what),
+            other => Error::new(ErrorKind::Internal, "internal", other.to_string()),
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A message to store, with the thread to open for it if it starts one.

@@ -16,8 +16,8 @@
 use super::PreparedTask;
 use super::public::{PublicAgents, PublicCall};
 use crate::clock::Clock;
+use crate::error::{Error, Result};
 use crate::model::{A2aState, A2aTask, ApiToken};
-use crate::network::{Error, Result};
 use crate::store::{Lease, Store};
 use std::collections::HashMap;
 use std::sync::Arc;

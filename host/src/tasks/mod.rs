@@ -15,10 +15,10 @@ pub mod public;
 pub mod request;
 
 use crate::clock::Clock;
+use crate::error::{Error, ErrorKind};
 use crate::hosted::HostedAgents;
 use crate::model::{ChatRole, ChatTurn};
 use crate::network::validate::{MAX_NAME_CHARS, bounded};
-use crate::network::{Error, ErrorKind};
 use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin};
 use crate::store::{Store, StoreError};
 use events::{EventKind, TaskEvent, TaskEvents, TaskMeta};

@@ -9,10 +9,10 @@
 use super::{ChatOwner, PUBLIC_API, PreparedTask, TaskContext, TaskResult, Tasks};
 use crate::auth::Tokens;
 use crate::config::Access;
+use crate::error::{Error, ErrorKind, Result};
 use crate::hosted::{HostedAgent, HostedAgents};
 use crate::model::ApiToken;
 use crate::network::validate::{MAX_NAME_CHARS, bounded, object};
-use crate::network::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;

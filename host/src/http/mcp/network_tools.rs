@@ -2,13 +2,14 @@
 //! [`crate::network`], as the HTTP route of the same job makes.
 
 use super::{NoArguments, Outcome, answer, arguments, tool};
+use crate::error::Error;
 use crate::http::AppState;
 use crate::http::extract::base_url;
 use crate::http::messages::MAX_POLL_SECONDS;
 use crate::model::Agent;
+use crate::network::Network;
 use crate::network::connections::{AcceptInvite, PermissionChange};
 use crate::network::messages::{Inbox, OutgoingMessage};
-use crate::network::{Error, Network};
 use axum::http::request::Parts;
 use rmcp::model::{JsonObject, Tool};
 use schemars::JsonSchema;
