@@ -16,7 +16,8 @@ use crate::config::ConnectionConfig;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::Request;
+use axum::http::header::CONNECTION;
+use axum::http::{HeaderValue, Request};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
@@ -331,10 +332,22 @@ async fn serve_connection(
         let busy = Busy::start(&activity);
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(ConnectInfo(peer));
-        let body = Body::new(Deadline::new(body, limits.body_read_timeout));
-        let call = router.clone().oneshot(Request::from_parts(parts, body));
+        let body = Deadline::new(body, limits.body_read_timeout);
+        let body_read = body.read.clone();
+        let call = router
+            .clone()
+            .oneshot(Request::from_parts(parts, Body::new(body)));
         async move {
-            let response = call.await?;
+            let mut response = call.await?;
+            // NB: a request answered before its body was read (refused by the rate limit,
+            // an unknown key) leaves hyper the rest to read: it does not, it closes the
+            // connection after the response. Unless the response says so, the client keeps
+            // the connection for its next request and sends it into a closing socket.
+            if !body_read.load(Ordering::Acquire) {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
             Ok::<_, Infallible>(response.map(|body| Body::new(Held { body, _busy: busy })))
         }
     });
@@ -435,15 +448,20 @@ struct Deadline {
     /// Started on the first wait for data: bodiless requests never make a timer.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     started: Instant,
+    /// Whether the body has been read to its end (a bodiless request's at once), read by
+    /// the connection when the response is ready.
+    read: Arc<AtomicBool>,
 }
 
 impl Deadline {
     fn new(body: Incoming, limit: Duration) -> Self {
+        let read = Arc::new(AtomicBool::new(http_body::Body::is_end_stream(&body)));
         Self {
             body,
             limit,
             timer: None,
             started: Instant::now(),
+            read,
         }
     }
 }
@@ -462,6 +480,9 @@ impl http_body::Body for Deadline {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            if frame.is_none() || this.body.is_end_stream() {
+                this.read.store(true, Ordering::Release);
+            }
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         let deadline = tokio::time::Instant::from_std(this.started + this.limit);

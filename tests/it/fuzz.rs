@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as Cases, TestCaseError, TestError, TestRunner};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
 /// How a route answers refusals (its error shape).
@@ -209,6 +209,9 @@ struct World {
     srv: TestServer,
     ada: TestAgent,
     token: String,
+    /// The last request answered and its status: the one before a failure can be its cause
+    /// (requests go one at a time, so it was on the same kept-alive connection).
+    last: std::sync::Mutex<String>,
 }
 
 async fn world() -> (World, Vec<Route>) {
@@ -216,6 +219,11 @@ async fn world() -> (World, Vec<Route>) {
         // The fuzzer is one client sending thousands of requests as fast as it can.
         c.server.rate_limit.per_second = 1_000_000.try_into().unwrap();
         c.server.rate_limit.burst = 1_000_000.try_into().unwrap();
+        // Its made-up credentials and registrations would otherwise spend the address's
+        // budgets within a run, and every later unproven body would be a 429 that never
+        // reached its handler.
+        c.server.rate_limit.failed_auth_per_minute = 1_000_000.try_into().unwrap();
+        c.server.limits.registrations_per_hour = 1_000_000.try_into().unwrap();
         let echo = AgentConfig {
             responder: Some(repo("plugins/echo")),
             access: Access::Public,
@@ -355,11 +363,25 @@ async fn world() -> (World, Vec<Route>) {
             json!({"invite_code": "nope", "contract": "friends"}),
         ),
     ];
-    (World { srv, ada, token }, routes)
+    (
+        World {
+            srv,
+            ada,
+            token,
+            last: Default::default(),
+        },
+        routes,
+    )
 }
 
 impl World {
-    async fn post(&self, route: &Route, body: &Body) -> (StatusCode, String, String) {
+    /// Posts `body` on `route`: the status, content type and text of the answer, or what
+    /// happened instead (no answer, or a body that did not arrive), said in full.
+    async fn post(
+        &self,
+        route: &Route,
+        body: &Body,
+    ) -> Result<(StatusCode, String, String), TestCaseError> {
         let base = match route.caller {
             Caller::Daemon => &self.srv.daemon,
             _ => &self.srv.base,
@@ -369,18 +391,34 @@ impl World {
             .http
             .request(route.method.clone(), format!("{base}{}", route.path))
             .header("content-type", "application/json")
-            .timeout(Duration::from_secs(20));
+            .timeout(ANSWER_WITHIN);
         request = match route.caller {
             Caller::Nobody => request,
             Caller::Agent => request.bearer_auth(&self.ada.key),
             Caller::Token => request.bearer_auth(&self.token),
             Caller::Admin | Caller::Daemon => request.header("X-Admin-Key", ADMIN_KEY),
         };
-        request = match body {
-            Body::Json(value) => request.body(value.to_string()),
-            Body::Raw(bytes) => request.body(bytes.clone()),
+        let bytes = match body {
+            Body::Json(value) => value.to_string().into_bytes(),
+            Body::Raw(bytes) => bytes.clone(),
         };
-        let response = request.send().await.expect("the server answers");
+        let size = bytes.len();
+        let started = Instant::now();
+        let failed = |what: &str, e: reqwest::Error| {
+            TestCaseError::fail(format!(
+                "{} {} with a {size}-byte body: {what} after {:?}: {}; the request before: {}",
+                route.method,
+                route.path,
+                started.elapsed(),
+                error_chain(&e),
+                self.last.lock().unwrap(),
+            ))
+        };
+        let response = request
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| failed("no answer", e))?;
         let status = response.status();
         let kind = response
             .headers()
@@ -388,15 +426,48 @@ impl World {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        (status, kind, response.text().await.unwrap_or_default())
+        let text = response
+            .text()
+            .await
+            .map_err(|e| failed(&format!("{status}, but its body did not arrive"), e))?;
+        *self.last.lock().unwrap() = format!(
+            "{} {} with a {size}-byte body: {status} in {:?}",
+            route.method,
+            route.path,
+            started.elapsed()
+        );
+        Ok((status, kind, text))
     }
+}
+
+/// How long a request may take to be answered in full. Far above what any takes on an idle
+/// machine (milliseconds), so that only a request the server loses or stalls fails.
+const ANSWER_WITHIN: Duration = Duration::from_secs(20);
+
+/// An error and every error beneath it, with reqwest's classification: its `Display`
+/// alone says only "error sending request".
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut said = format!(
+        "{e} (timeout: {}, connect: {}, request: {}, body: {})",
+        e.is_timeout(),
+        e.is_connect(),
+        e.is_request(),
+        e.is_body()
+    );
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        said.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
+    said
 }
 
 /// The property: no 5xx, and a refusal in the route's documented shape.
 fn check(
     route: &Route,
-    (status, kind, text): (StatusCode, String, String),
+    answer: Result<(StatusCode, String, String), TestCaseError>,
 ) -> Result<(), TestCaseError> {
+    let (status, kind, text) = answer?;
     // The one 5xx the contract has for a body: the agent's own reply over its plugin's
     // output limit (echo repeats a message over 64 KiB) is the plugin failing, a 502.
     let plugin_over_limit = status == StatusCode::BAD_GATEWAY && text.contains("over its limit");

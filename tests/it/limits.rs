@@ -155,3 +155,50 @@ fn decode_chunked(body: &str) -> String {
     }
     out
 }
+
+/// A request refused before its body was read (a made-up key: 401, then 429 once the
+/// address's refusal budget is spent) is answered with `Connection: close`: the server
+/// will not read the rest of the body, so it closes the connection, and a client told it
+/// could keep the connection would send its next request into a closing socket
+/// ("connection closed before message completed", which the fuzzer met under load).
+/// Every request of a kept-alive client is answered, and one whose body was read keeps
+/// its connection.
+#[tokio::test]
+async fn a_refusal_before_the_body_was_read_closes_the_connection() {
+    let srv = TestServer::start_with(|c| {
+        c.server.rate_limit.failed_auth_per_minute = NonZeroU32::new(1).unwrap();
+    })
+    .await;
+    // Proven before the address's budget is spent: its requests are not refused.
+    let ada = srv.register("ada").await;
+    assert_eq!(srv.get("/auth/me", &ada.key).await.0, StatusCode::OK);
+    let url = format!("{}/messages", srv.base);
+    // Past the socket buffers, so that the rest of the body is still to come.
+    let body = json!({"to_agent_id": "x", "content": "x".repeat(256 * 1024 - 100)});
+    for round in 0..100 {
+        let answer = srv
+            .http
+            .post(&url)
+            .bearer_auth(format!("cex_made_up_{round}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: no answer: {e:?}"));
+        let want = [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS][round.min(1)];
+        assert_eq!(answer.status(), want, "round {round}");
+        assert_eq!(
+            answer.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..]),
+            "round {round}: {:?}",
+            answer.headers()
+        );
+    }
+    let answer = srv
+        .request(Method::GET, "/auth/me")
+        .bearer_auth(&ada.key)
+        .send();
+    let answer = answer.await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let connection = answer.headers().get("connection");
+    assert!(connection.is_none_or(|v| v != "close"), "{connection:?}");
+}
