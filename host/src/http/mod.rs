@@ -19,7 +19,7 @@ mod metrics;
 mod openai;
 mod pages;
 mod public_agents;
-mod rate_limit;
+pub mod rate_limit;
 mod webhooks;
 
 pub use self::metrics::install as install_metrics;
