@@ -710,3 +710,29 @@ async fn plugin_outbound_http_ignores_proxy_variables() {
     assert!(content.starts_with("error "), "{content}");
     assert_eq!(connections.load(Ordering::SeqCst), 0, "the proxy was used");
 }
+
+/// A component with two linear memories gets its memory cap for both together: with 4 MiB
+/// and 3 MiB in the first, growing the second by 0.5 MiB is served and by 2 MiB is a
+/// failed call naming the limit, though each memory alone would stay under 4 MiB (the
+/// limit per memory that wasmtime's own `StoreLimits` sets would let it through).
+#[tokio::test]
+async fn a_calls_memories_are_capped_together() {
+    let srv = TestServer::start_with(|c: &mut Config| {
+        let mut memories = hosted(fixture("memories"));
+        memories.access = agentx::config::Access::Public;
+        c.agents.insert("memories".into(), memories);
+    })
+    .await;
+    let (_, token) = crate::common::token(&srv, &["agent:memories"], None).await;
+    let call = |pages: usize| {
+        let body = json!({"message": "x".repeat(pages)});
+        crate::common::public(&srv, "memories", Some(&token), body)
+    };
+    let (status, answer) = call(8).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["content"], "grown");
+    let (status, answer) = call(32).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{answer}");
+    let error = first_host_error(&plugin_status(&srv, "memories").await).unwrap_or_default();
+    assert!(error.contains("all its memories together"), "{error}");
+}

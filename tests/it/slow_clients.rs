@@ -121,6 +121,39 @@ async fn slow_headers_are_cut_off() {
     assert_eq!(health(&srv.base).await, StatusCode::OK);
 }
 
+/// A kept-alive connection is closed once it has sat idle for the idle timeout after its
+/// last response, and not before: a request sent meanwhile is served on it, and the header
+/// timeout (far longer here) does not decide.
+#[tokio::test]
+async fn idle_kept_alive_connections_are_closed() {
+    let idle = Duration::from_millis(600);
+    let srv = TestServer::start_with(|c| {
+        limits(c, |l| {
+            l.idle_timeout_ms = idle.as_millis() as u64;
+            l.header_read_timeout_ms = 60_000;
+        })
+    })
+    .await;
+    let mut socket = connect(&srv.base).await;
+    let request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    for _ in 0..2 {
+        socket.write_all(request).await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = socket.read(&mut buf).await.unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        // Served again after a pause shorter than the idle timeout.
+        assert!(!closed_within(&mut socket, idle / 3).await, "closed early");
+    }
+    let idle_from = Instant::now();
+    assert!(
+        closed_within(&mut socket, Duration::from_secs(10)).await,
+        "an idle connection is closed"
+    );
+    let took = idle_from.elapsed() + idle / 3;
+    assert!(took >= idle, "not before the idle timeout: {took:?}");
+}
+
 /// A body sent a few bytes and then no more gets a JSON 4xx once the body-read timeout
 /// has passed, instead of holding the request open.
 #[tokio::test]
