@@ -13,8 +13,8 @@
 //! notifications are not offered.
 
 use super::AppState;
-use super::error::{ApiError, ErrorReply};
-use super::extract::{BaseUrl, bearer_header, live_token};
+use super::error::ErrorReply;
+use super::extract::{BaseUrl, bearer_header, live_token, raw_body};
 use super::rate_limit::Proof;
 use crate::error::{Error, ErrorKind};
 use crate::hosted::HostedAgent;
@@ -25,7 +25,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -291,15 +291,7 @@ async fn rpc(
     let agents = &state.public_agents;
     let token = live_token(&state, bearer_header(&headers), &proof).await?;
     agents.check(&token, &agent)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge {
-                limit: state.body_limit,
-            }
-        } else {
-            Error::invalid("invalid_body", rejection.body_text()).into()
-        }
-    })?;
+    let body = raw_body(body, state.body_limit)?;
     let refuse = |id: &Value, e: RpcError| Json(envelope(id, Err(e))).into_response();
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,

@@ -8,6 +8,7 @@ use crate::auth::tokens::{TOKEN_PREFIX, require_admin};
 use crate::error::{Error, ErrorKind};
 use crate::model::{Agent, ApiToken};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -21,15 +22,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge {
-                    limit: state.body_limit,
-                }
-            } else {
-                Error::malformed("body", rejection.body_text()).into()
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| refused_body(state.body_limit, r, |why| Error::malformed("body", why)))?;
         // Every body of ours is an object; serde would also build one from an array.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(Error::malformed("body", "A JSON object body is required").into());
@@ -51,6 +46,29 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 };
                 Error::malformed(field, detail).into()
             })
+    }
+}
+
+/// A body for a front-end that parses it itself (the public-agent endpoint, A2A, OpenAI):
+/// over the limit → 413, unreadable → 400 `invalid_body`.
+pub(super) fn raw_body(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    body.map_err(|r| refused_body(limit, r, |why| Error::invalid("invalid_body", why)))
+}
+
+/// A body that could not be read: over the limit (413, naming it), or what `unreadable`
+/// makes of axum's reason.
+fn refused_body(
+    limit: usize,
+    rejection: BytesRejection,
+    unreadable: impl FnOnce(String) -> Error,
+) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge { limit }
+    } else {
+        unreadable(rejection.body_text()).into()
     }
 }
 

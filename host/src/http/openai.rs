@@ -11,8 +11,8 @@
 //! OpenAI's `{"error": {"message", "type", "code"}}`.
 
 use super::AppState;
-use super::error::{ApiError, OpenAiError};
-use super::extract::{bearer_header, live_token};
+use super::error::OpenAiError;
+use super::extract::{bearer_header, live_token, raw_body};
 use super::rate_limit::Proof;
 use crate::error::Error;
 use crate::model::ChatRole;
@@ -113,15 +113,7 @@ async fn completions(
 ) -> Result<Response, OpenAiError> {
     let agents = &state.public_agents;
     let token = live_token(&state, bearer_header(&headers), &proof).await?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge {
-                limit: state.body_limit,
-            }
-        } else {
-            Error::invalid("invalid_body", rejection.body_text()).into()
-        }
-    })?;
+    let body = raw_body(body, state.body_limit)?;
     let request: CompletionRequest = serde_json::from_slice(&body).map_err(|e| {
         Error::invalid(
             "invalid_body",

@@ -8,7 +8,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorReply};
-use super::extract::{Params, bearer_header, live_token};
+use super::extract::{Params, bearer_header, live_token, raw_body};
 use super::rate_limit::{Identity, Proof};
 use crate::auth::tokens::require_dashboard_read;
 use crate::error::ErrorKind;
@@ -20,7 +20,7 @@ use crate::tasks::public::{
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -113,7 +113,7 @@ pub(super) async fn message_agent(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TaskResult>, ErrorReply> {
-    let body = body.map_err(|rejection| too_large_or_bad(route.body_limit, rejection))?;
+    let body = raw_body(body, route.body_limit)?;
     let token = bearer_header(&headers);
     let answer = route.endpoint.message(token, &id, &body).await;
     // The token is checked first: any answer but a 401 means it was live.
@@ -122,14 +122,6 @@ pub(super) async fn message_agent(
         proof.set(Identity::token(token));
     }
     Ok(Json(answer?))
-}
-
-fn too_large_or_bad(limit: usize, rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge { limit }
-    } else {
-        crate::error::Error::invalid("invalid_body", rejection.body_text()).into()
-    }
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -63,19 +63,27 @@ pub(super) async fn accept_invite(
         &[&code, &json(&invite)?],
     )
     .await?;
+    insert(tx, &connection).await?;
+    Ok(connection)
+}
+
+/// A new connection, with the index from each of its agents to it (also what an import
+/// writes).
+pub(super) async fn insert(tx: &Transaction<'_>, connection: &Connection) -> Result<()> {
+    let [a, b] = &connection.agents;
     db::exec(
         tx,
         "INSERT INTO connections (id, doc) VALUES ($1, $2)",
-        &[&connection.id, &json(&connection)?],
+        &[&connection.id, &json(connection)?],
     )
     .await?;
     db::exec(
         tx,
         "INSERT INTO agent_connections (agent_id, connection_id) VALUES ($1, $3), ($2, $3)",
-        &[inviter, acceptor, &connection.id],
+        &[a, b, &connection.id],
     )
     .await?;
-    Ok(connection)
+    Ok(())
 }
 
 pub(super) async fn connection(c: &impl Conn, id: &str) -> Result<Option<Connection>> {

@@ -3,7 +3,7 @@
 
 use super::PgStore;
 use super::db::{self, json, nanos};
-use super::outbox;
+use super::{connections, outbox};
 use crate::store::copy::{Counts, Item, Record};
 use crate::store::{Result, StoreError};
 use deadpool_postgres::Transaction;
@@ -147,19 +147,8 @@ async fn insert(tx: &Transaction<'_>, record: Record) -> Result<()> {
             .await?
         }
         Record::Connection(connection) => {
-            let [a, b] = &connection.agents;
-            db::exec(
-                tx,
-                "INSERT INTO connections (id, doc) VALUES ($1, $2)",
-                &[&connection.id, &json(&connection)?],
-            )
-            .await?;
-            db::exec(
-                tx,
-                "INSERT INTO agent_connections (agent_id, connection_id) VALUES ($1, $3), ($2, $3)",
-                &[a, b, &connection.id],
-            )
-            .await?
+            connections::insert(tx, &connection).await?;
+            0
         }
         Record::Thread(thread) => {
             db::exec(
