@@ -172,13 +172,42 @@ async fn docs_cover_every_route_and_the_permission_levels() {
         "<code>/observe?token=cex_…</code>",
         "<code>/admin</code>",
         "<code>/openapi.json</code>",
-        "<code>/reload</code>",
-        "<code>/task</code>",
-        "<code>/tokens/{id}</code>",
-        "<code>/agents/{id}/accept</code>",
     ] {
         assert!(html.contains(hand_written), "/docs lacks {hand_written}");
     }
+    // The daemon's table comes from its router's OpenAPI: every operator route, and only those.
+    let daemon = &html[html.find("<h2 id=\"daemon\">").expect("a daemon section")..];
+    let daemon = &daemon[..daemon.find("</table>").expect("its table")];
+    let daemon_routes = [
+        ("POST", "/reload"),
+        ("POST", "/task"),
+        ("POST", "/tokens"),
+        ("GET", "/tokens"),
+        ("DELETE", "/tokens/{id}"),
+        ("POST", "/agents/{id}/invite"),
+        ("POST", "/agents/{id}/accept"),
+        ("GET", "/agents/{id}/plugins"),
+        ("POST", "/backup"),
+        ("GET", "/metrics"),
+        ("GET", "/health"),
+    ];
+    for (method, path) in daemon_routes {
+        let row =
+            format!("<tr><td><span class=\"method\">{method}</span> <code>{path}</code></td>");
+        assert!(
+            daemon.contains(&row),
+            "the daemon table lacks {method} {path}"
+        );
+    }
+    assert_eq!(
+        daemon.matches("<tr><td>").count(),
+        daemon_routes.len(),
+        "the daemon table lists its operator routes only: {daemon}"
+    );
+    assert!(
+        daemon.contains("shown only in this answer") && daemon.contains("<code>chatId</code> 128"),
+        "each row says what its route does, rendered: {daemon}"
+    );
 
     let levels = &html[html.find(">Permission Levels</h2>").unwrap()..];
     for level in ["auto", "ask", "never"] {

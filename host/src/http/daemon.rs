@@ -14,28 +14,31 @@ use crate::network::connections::{AcceptInvite, ConnectionView};
 use crate::plugins::log::LogEntry;
 use crate::store::Page;
 use crate::tasks::{ChatOwner, DAEMON, TaskContext, TaskResult};
+use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/agents/{id}/invite", post(invite))
-        .route("/agents/{id}/accept", post(accept))
-        .route("/agents/{id}/plugins", get(plugins))
-        .route("/tokens", post(create_token).get(list_tokens))
-        .route("/tokens/{id}", delete(revoke_token))
-        .route("/task", post(run_task))
-        .route("/reload", post(reload))
-        .route("/backup", post(backup))
+/// The operator's routes, each documented where it is handled: `/docs` lists them from
+/// this router's OpenAPI, so the page cannot drift from what the daemon serves.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(reload))
+        .routes(routes!(run_task))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
+        .routes(routes!(invite))
+        .routes(routes!(accept))
+        .routes(routes!(plugins))
+        .routes(routes!(backup))
         // Split mode's public listener forwards public-agent calls and task streams here;
-        // the checks are made here, where the tokens and agents are.
-        .merge(public_agents::daemon_routes())
+        // the checks are made here, where the tokens and agents are. Plumbing between two
+        // agentx processes, not an operator's route: served, not documented.
+        .merge(public_agents::daemon_routes().into())
 }
 
 fn hosted(state: &AppState, id: &str) -> Result<Arc<HostedAgent>, ErrorReply> {
@@ -72,6 +75,9 @@ struct PluginStatus {
 
 /// A hosted agent's responder: its health and recent log (the plugin's own lines and the
 /// host's notes on failed calls and denied capabilities).
+#[utoipa::path(get, path = "/agents/{id}/plugins", params(("id" = String, Path)),
+    responses((status = 200, description = "`{agent, responder: {name, version, degraded, log}}`"),
+        (status = 404, description = "no hosted agent `id`")))]
 async fn plugins(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -96,6 +102,9 @@ struct Invite {
 }
 
 /// An invite from hosted agent `id`, for anyone to accept.
+#[utoipa::path(post, path = "/agents/{id}/invite", params(("id" = String, Path)),
+    responses((status = 200, description = "`{invite_code, join_url, expires_at}`"),
+        (status = 404, description = "no hosted agent `id`")))]
 async fn invite(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -112,7 +121,11 @@ async fn invite(
     }))
 }
 
-/// Hosted agent `id` accepts an invite.
+/// Hosted agent `id` accepts an invite: `{invite_code, contract?}`.
+#[utoipa::path(post, path = "/agents/{id}/accept", params(("id" = String, Path)),
+    request_body(content = serde_json::Value, description = "`{invite_code, contract?}`"),
+    responses((status = 200, description = "the connection"),
+        (status = 404, description = "no hosted agent `id`, or no such invite")))]
 async fn accept(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -123,7 +136,13 @@ async fn accept(
     Ok(Json(state.network.accept_invite(&id, form).await?))
 }
 
-/// A new `agx_live_` token; the only time the token itself is shown.
+/// Admin key. Creates an `agx_live_` token: `{name, scopes, expires_days?}`; the token is
+/// shown only in this answer.
+#[utoipa::path(post, path = "/tokens",
+    request_body(content = serde_json::Value, description = "`{name, scopes, expires_days?}`"),
+    responses((status = 200, description = "the token, shown only in this answer"),
+        (status = 401, description = "no `X-Admin-Key`"),
+        (status = 403, description = "a wrong admin key, or none configured")))]
 async fn create_token(
     _: DaemonAdmin,
     State(state): State<AppState>,
@@ -133,6 +152,11 @@ async fn create_token(
     Ok(Json(state.tokens.create(form).await?))
 }
 
+/// Admin key. Every token, never the token itself.
+#[utoipa::path(get, path = "/tokens",
+    responses((status = 200, description = "every token, never the token itself"),
+        (status = 401, description = "no `X-Admin-Key`"),
+        (status = 403, description = "a wrong admin key, or none configured")))]
 async fn list_tokens(
     _: DaemonAdmin,
     State(state): State<AppState>,
@@ -141,6 +165,10 @@ async fn list_tokens(
     Ok(Json(state.tokens.list(Page::ALL).await?.items))
 }
 
+/// Admin key. Revokes a token, effective on its next use.
+#[utoipa::path(delete, path = "/tokens/{id}", params(("id" = String, Path)),
+    responses((status = 204, description = "revoked"), (status = 401, description = "no `X-Admin-Key`"),
+        (status = 403, description = "a wrong admin key, or none configured")))]
 async fn revoke_token(
     _: DaemonAdmin,
     State(state): State<AppState>,
@@ -150,9 +178,13 @@ async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A consistent snapshot of the store, streamed (`agentx backup FILE`): every write
-/// acknowledged before the request is in it. Always behind the admin key: it holds
-/// everything, key hashes included.
+/// Admin key. A consistent snapshot of the store, streamed (what `agentx backup FILE` saves
+/// and `agentx restore FILE --data-dir D` installs): every write acknowledged before the
+/// request is in it. Always behind the admin key: it holds everything, key hashes included.
+#[utoipa::path(post, path = "/backup",
+    responses((status = 200, content_type = "application/octet-stream", description = "the snapshot"),
+        (status = 401, description = "no `X-Admin-Key`"),
+        (status = 403, description = "a wrong admin key, or none configured")))]
 async fn backup(_: DaemonAdmin, State(state): State<AppState>) -> Result<Response, ErrorReply> {
     let file = state
         .network
@@ -182,7 +214,14 @@ struct TaskRequest {
     stream: bool,
 }
 
-/// Runs a task; with `Accept: text/event-stream` or `"stream": true`, streams its events.
+/// Runs a hosted agent: `{agent, message, context: {channel, sender, chatId}}` (`channel`
+/// and `sender` at most 100 characters, `chatId` 128, else 422);
+/// `Accept: text/event-stream` or `"stream": true` streams its events.
+#[utoipa::path(post, path = "/task",
+    request_body(content = serde_json::Value,
+        description = "`{agent, message, context: {channel, sender, chatId}, stream?}`"),
+    responses((status = 200, description = "the task result, or its events as SSE"),
+        (status = 422, description = "a context field too long")))]
 async fn run_task(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -229,7 +268,10 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("text/event-stream"))
 }
 
-/// Re-reads agentx.json and swaps changed plugins; refused plugins keep their old version.
+/// Re-reads agentx.json and swaps changed plugins; a failed plugin keeps its old version
+/// serving.
+#[utoipa::path(post, path = "/reload",
+    responses((status = 200, description = "what was reloaded, kept and refused")))]
 async fn reload(State(state): State<AppState>) -> Result<Json<ReloadReport>, ErrorReply> {
     Ok(Json(state.reloader.reload().await.map_err(Error::from)?))
 }

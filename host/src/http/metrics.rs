@@ -24,9 +24,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Where `/metrics` is served; the same path on both listeners.
-pub const ROUTE: &str = "/metrics";
-
 /// The content type of Prometheus' text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -111,7 +108,15 @@ async fn render(state: &AppState) -> Response {
     ([(header::CONTENT_TYPE, TEXT_FORMAT)], text).into_response()
 }
 
-/// `GET /metrics` on the daemon listener: its guard already let the operator in.
+/// Admin key. Prometheus metrics in the text format, as the public listener's `/metrics`
+/// serves them to a `dashboard:read` token (listed in the README).
+// NB: the daemon's guard checks the admin key before this runs.
+#[utoipa::path(get, path = "/metrics",
+    responses(
+        (status = 200, content_type = "text/plain", body = String,
+            description = "Prometheus text exposition format 0.0.4"),
+        (status = 401, description = "no `X-Admin-Key` (when one is configured)"),
+        (status = 403, description = "a wrong admin key")))]
 pub(super) async fn daemon_metrics(State(state): State<AppState>) -> Response {
     render(&state).await
 }

@@ -261,16 +261,30 @@ fn facing_the_internet<S: Clone + Send + Sync + 'static>(
         .layer(TraceLayer::new_for_http())
 }
 
+/// The daemon's documented routes: the operator's, `/health` and `/metrics`.
+fn daemon_routes() -> OpenApiRouter<AppState> {
+    daemon::routes()
+        .routes(routes!(health))
+        .routes(routes!(metrics::daemon_metrics))
+}
+
+/// The OpenAPI document of the daemon listener's operator routes, from the routes
+/// themselves (the `/docs` page lists them from it).
+pub fn daemon_openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| daemon_routes().split_for_parts().1)
+}
+
 /// The daemon listener's router (loopback only). Its errors are `{"error": "..."}`.
 pub fn daemon_router(state: AppState) -> Router {
     let protocols = protocol_routes()
         .split_for_parts()
         .0
         .method_not_allowed_fallback(method_not_allowed);
-    daemon::routes()
+    daemon_routes()
+        .split_for_parts()
+        .0
         .merge(forward::daemon_routes(protocols, &state))
-        .route("/health", get(health))
-        .route(metrics::ROUTE, get(metrics::daemon_metrics))
         .method_not_allowed_fallback(|| async {
             let error = json!({"error": "Method not allowed"});
             (StatusCode::METHOD_NOT_ALLOWED, Json(error))

@@ -106,7 +106,9 @@ fn rendered(format: Format, page: String) -> Response {
 /// The API reference, from the OpenAPI document and the live contract presets.
 async fn docs(State(state): State<AppState>) -> Response {
     let api = serde_json::to_value(super::openapi()).expect("the OpenAPI document serialises");
-    html(pages::docs::page(&api, &state.network.contracts()))
+    let daemon =
+        serde_json::to_value(super::daemon_openapi()).expect("the OpenAPI document serialises");
+    html(pages::docs::page(&api, &daemon, &state.network.contracts()))
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,6 @@
-//! `/docs`: the API reference for people, rendered from the OpenAPI document the server
-//! builds from its own routes, so it lists exactly what is served. Only what is not a JSON
-//! route of the public listener (the pages, the daemon) is written by hand here.
+//! `/docs`: the API reference for people, rendered from the OpenAPI documents the server
+//! builds from its own routes (the public listener's and the daemon's), so it lists exactly
+//! what is served. Only the pages, which are not JSON routes, are written by hand here.
 //!
 //! The document is walked as JSON, the same JSON `/openapi.json` serves, rather than through
 //! utoipa's types: a schema is then one shape to read whatever utoipa version built it.
@@ -56,71 +56,9 @@ const PAGES: &[HandWritten] = &[
     ),
 ];
 
-/// The daemon listener's routes (loopback only, default 127.0.0.1:18800). Errors there are
-/// `{"error": "..."}`.
-const DAEMON: &[HandWritten] = &[
-    (
-        "POST",
-        "/reload",
-        "Re-reads agentx.json and swaps changed plugins; a failed plugin keeps its old \
-         version serving.",
-    ),
-    (
-        "POST",
-        "/task",
-        "Runs a hosted agent: `{agent, message, context: {channel, sender, chatId}}` \
-         (`channel` and `sender` at most 100 characters, `chatId` 128, else 422); \
-         `Accept: text/event-stream` or `\"stream\": true` streams its events.",
-    ),
-    (
-        "POST",
-        "/tokens",
-        "Admin key. Creates an `agx_live_` token: `{name, scopes, expires_days?}`; the token \
-         is shown only in this answer.",
-    ),
-    (
-        "GET",
-        "/tokens",
-        "Admin key. Every token, never the token itself.",
-    ),
-    (
-        "DELETE",
-        "/tokens/{id}",
-        "Admin key. Revokes a token, effective on its next use.",
-    ),
-    (
-        "POST",
-        "/agents/{id}/invite",
-        "An invite from hosted agent `id`.",
-    ),
-    (
-        "POST",
-        "/agents/{id}/accept",
-        "Hosted agent `id` accepts an invite: `{invite_code, contract?}`.",
-    ),
-    (
-        "GET",
-        "/agents/{id}/plugins",
-        "A hosted agent's responder: health and recent log.",
-    ),
-    (
-        "POST",
-        "/backup",
-        "Admin key. A consistent snapshot of the store, streamed (what `agentx backup FILE` \
-         saves and `agentx restore FILE --data-dir D` installs).",
-    ),
-    (
-        "GET",
-        "/metrics",
-        "Admin key. Prometheus metrics in the text format, as the public listener's \
-         `/metrics` serves them to a `dashboard:read` token (listed in the README).",
-    ),
-    ("GET", "/health", "`{\"status\": \"ok\"}`"),
-];
-
 /// The reference page for `api` (an OpenAPI document as JSON), with the contract presets
 /// of the network's policy.
-pub fn page(api: &Value, presets: &[Contract]) -> String {
+pub fn page(api: &Value, daemon: &Value, presets: &[Contract]) -> String {
     let mut body = String::new();
     let title = api["info"]["title"].as_str().unwrap_or("agentx");
     let _ = write!(
@@ -175,7 +113,7 @@ over the limit is 413 and a rate-limited caller gets 429 with <code>Retry-After<
 <code>127.0.0.1:18800</code>); the <code>agentx</code> CLI talks to it. Admin-key routes \
 answer 401 without <code>X-Admin-Key</code> and 403 with a wrong one.</p>\n",
     );
-    body.push_str(&hand_written(DAEMON));
+    body.push_str(&operations_table(daemon));
     body.push_str(&permission_levels(presets));
     body.push_str(&schemas(api));
     document("API Reference", "", &body)
@@ -483,6 +421,30 @@ fn hand_written(routes: &[HandWritten]) -> String {
             escape(path),
             inline(what)
         );
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// A listener's operations as a table (method, path, what it does), from its OpenAPI
+/// document: the daemon's, whose routes are for the operator and the CLI rather than for
+/// reading field by field.
+fn operations_table(api: &Value) -> String {
+    let mut html = String::from("<table><tr><th>route</th><th>what</th></tr>\n");
+    for (_, operations) in groups(api) {
+        for (method, path, operation) in operations {
+            let what: Vec<&str> = ["summary", "description"]
+                .iter()
+                .filter_map(|key| operation[*key].as_str())
+                .collect();
+            let _ = writeln!(
+                html,
+                "<tr><td><span class=\"method\">{}</span> <code>{}</code></td><td>{}</td></tr>",
+                method.to_ascii_uppercase(),
+                escape(path),
+                inline(&what.join(" "))
+            );
+        }
     }
     html.push_str("</table>\n");
     html
