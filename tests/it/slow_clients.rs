@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 
 /// The start of a request whose headers never end.
 const HALF_HEADER: &[u8] = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+/// A whole request, served on a kept-alive connection.
+const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
 async fn connect(base: &str) -> TcpStream {
     TcpStream::connect(base.trim_start_matches("http://"))
@@ -82,6 +84,48 @@ async fn half_header_flood_is_shed_and_health_answers() {
     );
 }
 
+/// The cap on all connections (both listeners, every address) makes room by closing the
+/// oldest connection with nothing in flight: with room for 8 and 8 kept-alive connections
+/// open and idle, a 9th client is served, the first of the 8 is the one closed, and the
+/// other 7 stay open.
+#[tokio::test]
+async fn the_total_cap_sheds_the_oldest_idle_connection() {
+    let srv = TestServer::start_with(|c| {
+        limits(c, |l| {
+            l.max_connections = NonZeroUsize::new(8).unwrap();
+            // Only the total cap, not the per-address one or a timeout, may close them.
+            l.max_connections_per_address = NonZeroUsize::new(1_000).unwrap();
+            l.header_read_timeout_ms = 60_000;
+            l.idle_timeout_ms = 60_000;
+        })
+    })
+    .await;
+    let served = async || {
+        let mut socket = connect(&srv.base).await;
+        socket.write_all(HEALTH).await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = socket.read(&mut buf).await.unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        socket
+    };
+    let mut open = Vec::new();
+    for _ in 0..8 {
+        open.push(served().await);
+    }
+    let _ninth = served().await;
+    assert!(
+        closed_within(&mut open[0], Duration::from_secs(5)).await,
+        "the oldest idle connection is closed"
+    );
+    for (i, socket) in open.iter_mut().enumerate().skip(1) {
+        assert!(
+            !closed_within(socket, Duration::from_millis(50)).await,
+            "connection {i} stays open"
+        );
+    }
+}
+
 /// A client that sends its headers a byte at a time is cut off after the header-read
 /// timeout, as is one that connects and sends nothing; a prompt client is served.
 #[tokio::test]
@@ -135,9 +179,8 @@ async fn idle_kept_alive_connections_are_closed() {
     })
     .await;
     let mut socket = connect(&srv.base).await;
-    let request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     for _ in 0..2 {
-        socket.write_all(request).await.unwrap();
+        socket.write_all(HEALTH).await.unwrap();
         let mut buf = [0u8; 512];
         let n = socket.read(&mut buf).await.unwrap();
         let head = String::from_utf8_lossy(&buf[..n]);
