@@ -551,7 +551,7 @@ async fn the_readme_snippet_runs() {
         ("AGENTX_URL", srv.base.as_str()),
         ("AGENTX_TOKEN", app.as_str()),
     ];
-    let out = run_python(&python, &snippet, &env, Duration::from_secs(60)).await;
+    let out = run_python(&python, &snippet, &env, Duration::from_secs(90)).await;
     assert_eq!(
         out,
         "Noted, I'll remember: my name is Ada\n\

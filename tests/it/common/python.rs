@@ -5,6 +5,7 @@
 
 use super::repo;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// The venv's interpreter, or `None` (with a note on stderr) when it has not been set up.
@@ -51,24 +52,59 @@ async fn run(
     limit: Duration,
 ) -> String {
     let mut command = tokio::process::Command::new(program);
-    command.args(args).kill_on_drop(true);
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // On a timeout, SIGABRT then makes Python print every thread's stack (below).
+        .env("PYTHONFAULTHANDLER", "1")
+        .kill_on_drop(true);
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
     for (name, value) in env {
         command.env(name, value);
     }
-    let output = tokio::time::timeout(limit, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("{} ran past {limit:?}", program.display()))
-        .expect("the venv's program runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
-        program.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    let mut child = command.spawn().expect("the venv's program runs");
+    let stdout = read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
+    let status = match tokio::time::timeout(limit, child.wait()).await {
+        Ok(status) => Some(status.expect("the program is waited for")),
+        Err(_) => {
+            // What it printed so far and where it is stuck, rather than a bare timeout.
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-ABRT", &pid.to_string()])
+                    .status();
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            None
+        }
+    };
+    let _ = child.start_kill();
+    let stdout = stdout.await.expect("stdout is read");
+    let stderr = stderr.await.expect("stderr is read");
+    let what = match status {
+        Some(status) if status.success() => return stdout,
+        Some(status) => format!("failed ({status})"),
+        None => format!("ran past {limit:?}"),
+    };
+    panic!(
+        "{} {what}:\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        program.display()
     );
-    stdout
+}
+
+/// All a child's stream says, until it closes.
+fn read_all<R>(stream: Option<R>) -> tokio::task::JoinHandle<String>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut text = Vec::new();
+        if let Some(mut stream) = stream {
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut text).await;
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    })
 }
