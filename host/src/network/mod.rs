@@ -18,8 +18,6 @@ pub mod validate;
 pub mod webhook_url;
 pub mod webhooks;
 
-// Transitional: the crate's error, where code not yet moved to `crate::error` looks for it.
-pub use crate::error::{Error, ErrorKind, Result};
 pub use presence::Presence;
 
 use crate::clock::Clock;
