@@ -164,7 +164,7 @@ impl Network {
         {
             Err(StoreError::Rejected(Rejection::EmailTaken)) => {
                 return Err(Error::new(
-                    super::ErrorKind::Conflict,
+                    crate::error::ErrorKind::Conflict,
                     "email_taken",
                     "Email already registered",
                 )

@@ -21,6 +21,7 @@ pub mod webhooks;
 pub use presence::Presence;
 
 use crate::clock::Clock;
+use crate::error::Result;
 use crate::notify::Notifier;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
