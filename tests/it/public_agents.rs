@@ -427,7 +427,8 @@ async fn degraded_or_missing_responder_is_503_until_reloaded() {
 /// from the daemon process's own public listener: same status, same body in the protocol's
 /// shape (OpenAI's `{"error": {…}}`; A2A's JSON-RPC error objects, and `{"error"}` with an
 /// HTTP status before JSON-RPC; MCP's), same `Allow`, `WWW-Authenticate` and content type,
-/// for a body that is not JSON, a wrong method, no token and a bad one.
+/// for a body that is not JSON, a wrong method, no token, a bad one, a body over the limit
+/// (refused before the token is looked at, on both), a private agent and an unknown one.
 #[tokio::test]
 async fn split_mode_refuses_protocol_calls_as_the_direct_listener_does() {
     let srv = TestServer::start_with(agents).await;
@@ -447,6 +448,8 @@ async fn split_mode_refuses_protocol_calls_as_the_direct_listener_does() {
         None,
         Json(Value),
         Text,
+        /// JSON over the body limit.
+        TooLarge,
     }
     let (app, bad, agent_key) = (Some(app.as_str()), Some("agx_live_nope"), Some("cex_nope"));
     let cases = [
@@ -464,13 +467,37 @@ async fn split_mode_refuses_protocol_calls_as_the_direct_listener_does() {
             bad,
             Body::Json(completion),
         ),
+        ("/v1/chat/completions", Method::POST, app, Body::TooLarge),
+        ("/v1/chat/completions", Method::POST, bad, Body::TooLarge),
+        (
+            "/v1/chat/completions",
+            Method::POST,
+            app,
+            Body::Json(json!({"model": "secret", "messages": [{"role": "user", "content": "hi"}]})),
+        ),
+        (
+            "/v1/chat/completions",
+            Method::POST,
+            app,
+            Body::Json(json!({"model": "ghost", "messages": [{"role": "user", "content": "hi"}]})),
+        ),
         ("/v1/models", Method::POST, app, Body::None),
         ("/v1/models", Method::GET, None, Body::None),
         ("/v1/models", Method::GET, bad, Body::None),
         ("/a2a/echo", Method::POST, app, Body::Text),
         ("/a2a/echo", Method::GET, app, Body::None),
         ("/a2a/echo", Method::POST, None, Body::Json(a2a.clone())),
-        ("/a2a/echo", Method::POST, bad, Body::Json(a2a)),
+        ("/a2a/echo", Method::POST, bad, Body::Json(a2a.clone())),
+        ("/a2a/echo", Method::POST, app, Body::TooLarge),
+        ("/a2a/echo", Method::POST, None, Body::TooLarge),
+        ("/a2a/secret", Method::POST, app, Body::Json(a2a.clone())),
+        ("/a2a/ghost", Method::POST, app, Body::Json(a2a)),
+        (
+            "/a2a/secret/.well-known/agent-card.json",
+            Method::GET,
+            app,
+            Body::None,
+        ),
         (card, Method::POST, app, Body::None),
         ("/a2a", Method::DELETE, app, Body::None),
         ("/mcp", Method::POST, agent_key, Body::Text),
@@ -478,6 +505,8 @@ async fn split_mode_refuses_protocol_calls_as_the_direct_listener_does() {
         ("/mcp", Method::POST, None, Body::Json(mcp.clone())),
         ("/mcp", Method::POST, bad, Body::Json(mcp.clone())),
         ("/mcp", Method::POST, agent_key, Body::Json(mcp)),
+        ("/mcp", Method::POST, app, Body::TooLarge),
+        ("/mcp", Method::POST, bad, Body::TooLarge),
     ];
     let mut differing = Vec::new();
     for (path, method, key, body) in &cases {
@@ -491,6 +520,7 @@ async fn split_mode_refuses_protocol_calls_as_the_direct_listener_does() {
                 Body::None => request,
                 Body::Json(body) => request.json(body),
                 Body::Text => request.header("content-type", "text/plain").body("hi"),
+                Body::TooLarge => request.json(&json!({"padding": "x".repeat(300 * 1024)})),
             };
             let (status, headers, body) = send(request).await;
             let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());

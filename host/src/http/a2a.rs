@@ -288,10 +288,10 @@ async fn rpc(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ErrorReply> {
+    let body = raw_body(body, state.body_limit)?;
     let agents = &state.public_agents;
     let token = live_token(&state, bearer_header(&headers), &proof).await?;
     agents.check(&token, &agent)?;
-    let body = raw_body(body, state.body_limit)?;
     let refuse = |id: &Value, e: RpcError| Json(envelope(id, Err(e))).into_response();
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,

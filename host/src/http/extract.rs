@@ -50,7 +50,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 }
 
 /// A body for a front-end that parses it itself (the public-agent endpoint, A2A, OpenAI):
-/// over the limit → 413, unreadable → 400 `invalid_body`.
+/// over the limit → 413, unreadable → 400 `invalid_body`. NB: they check it before the
+/// token, as split mode's front, which reads the body whole to forward it, must.
 pub(super) fn raw_body(
     body: Result<Bytes, BytesRejection>,
     limit: usize,

@@ -111,9 +111,9 @@ async fn completions(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
+    let body = raw_body(body, state.body_limit)?;
     let agents = &state.public_agents;
     let token = live_token(&state, bearer_header(&headers), &proof).await?;
-    let body = raw_body(body, state.body_limit)?;
     let request: CompletionRequest = serde_json::from_slice(&body).map_err(|e| {
         Error::invalid(
             "invalid_body",

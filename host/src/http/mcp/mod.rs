@@ -29,6 +29,7 @@ use crate::auth::tokens::TOKEN_PREFIX;
 use crate::error::{Error, ErrorKind};
 use crate::model::{Agent, ApiToken};
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Extension, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -121,6 +122,12 @@ async fn post_mcp(
     request: Request,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
+    // NB: before the credential, as on every body route of the front-ends (see
+    // `raw_body`); read whole here, in our shape, rather than by the SDK in its own.
+    let Ok(body) = axum::body::to_bytes(body, state.body_limit).await else {
+        let limit = state.body_limit;
+        return ApiError::TooLarge { limit }.into_response();
+    };
     let caller = match bearer(&parts) {
         None => Err(Error::unauthorized(
             "Missing credentials: send Authorization: Bearer <api key or agx_live_ token>",
@@ -142,7 +149,7 @@ async fn post_mcp(
             // NB: the SDK hands each handler the request's parts; the caller rides there.
             parts.extensions.insert(caller);
             accept_json_by_default(&mut parts.headers);
-            let request = Request::from_parts(parts, body);
+            let request = Request::from_parts(parts, Body::from(body));
             transport.handle(request).await.into_response()
         }
         Err(refusal) => ApiError::from(refusal).into_response(),
