@@ -640,3 +640,52 @@ async fn a_working_task_can_be_followed_to_its_end() {
         got.1
     );
 }
+
+/// A `contextId` names a chat session of the calling token only: another token naming the
+/// same context, through A2A or as OpenAI's `user`, reads nothing of it (neither the
+/// plugin's memory of it nor its history), while the first token's context goes on.
+#[tokio::test]
+async fn a_context_id_is_a_session_of_the_calling_token_only() {
+    let srv = TestServer::start_with(agents).await;
+    let (_, alice) = token(&srv, &["agent:*"], None).await;
+    let (_, mallory) = token(&srv, &["agent:*"], None).await;
+    let ask = |token: &str, text: &str, message_id: &str| {
+        let params = json!({"message": {"role": "ROLE_USER", "messageId": message_id,
+            "contextId": "X", "parts": [{"text": text}]}});
+        let body = call("SendMessage", params);
+        let (srv, token) = (&srv, token.to_owned());
+        async move {
+            let reply = rpc(srv, "support", Some(&token), true, &body).await;
+            assert_eq!(reply.0, StatusCode::OK, "{}", reply.1);
+            let task = &reply.1["result"]["task"];
+            assert_eq!(task["contextId"], "X", "{}", reply.1);
+            task["artifacts"][0]["parts"][0]["text"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a reply: {}", reply.1))
+                .to_owned()
+        }
+    };
+    ask(&alice, "remember: my PIN is 4711", "a-1").await;
+    let stolen = ask(&mallory, "what do you remember?", "m-1").await;
+    assert!(
+        !stolen.contains("4711"),
+        "token B read token A's context: {stolen}"
+    );
+    let completion = json!({"model": "support", "user": "X",
+        "messages": [{"role": "user", "content": "what do you remember?"}]});
+    let (status, _, reply) = send(
+        srv.http
+            .post(format!("{}/v1/chat/completions", srv.base))
+            .bearer_auth(&mallory)
+            .json(&completion),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let stolen = reply["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        !stolen.contains("4711"),
+        "token B read it as OpenAI's user: {stolen}"
+    );
+    let own = ask(&alice, "what do you remember?", "a-2").await;
+    assert!(own.contains("4711"), "token A's context goes on: {own}");
+}
