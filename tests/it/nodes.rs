@@ -680,3 +680,44 @@ async fn a_webhook_claimed_by_a_node_that_dies_is_delivered_once_by_another() {
     assert_eq!(listed[0]["id"], ids[0].as_str());
     assert_eq!(listed[0]["status"], "delivered", "{listed:?}");
 }
+
+/// A node refuses to start on a database that a newer agentx migrated (a schema version this
+/// binary does not know), and its error names the PostgreSQL database, not a data directory.
+#[tokio::test]
+async fn a_node_refuses_a_schema_newer_than_it_knows() {
+    let Some(nodes) = Nodes::on_fresh_database(json!({})).await else {
+        return;
+    };
+    let notifier = std::sync::Arc::new(agentx::notify::LocalNotifier::default());
+    agentx::store::postgres::PgStore::open(&nodes.url, notifier)
+        .await
+        .expect("a fresh database is migrated");
+    let (client, connection) = tokio_postgres::connect(&nodes.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("INSERT INTO agentx_schema (version) VALUES (99)")
+        .await
+        .unwrap();
+
+    let serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_agentx"))
+        .args(["serve", "--port", "0", "--daemon-port", "0", "--config"])
+        .arg(&nodes.config)
+        .arg("--data-dir")
+        .arg(nodes.dir.path().join("node"))
+        .args(["--database-url", &nodes.url])
+        .env_remove("AGENTX_DATABASE_URL")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), serve)
+        .await
+        .expect("agentx refuses at start, not after serving")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the PostgreSQL database holds schema version 99; this agentx reads version"),
+        "{stderr}"
+    );
+}

@@ -49,8 +49,14 @@ pub enum StoreError {
     /// This backend does not do what was asked; the message says what to use instead.
     #[error("{0}")]
     Unsupported(&'static str),
-    #[error("data directory holds schema version {found}; this agentx reads version {expected}")]
-    SchemaMismatch { found: u64, expected: u64 },
+    /// The store was written by another agentx version; `holder` names what holds it, as
+    /// the operator knows it ("the data directory", "the PostgreSQL database").
+    #[error("{holder} holds schema version {found}; this agentx reads version {expected}")]
+    SchemaMismatch {
+        holder: &'static str,
+        found: u64,
+        expected: u64,
+    },
     /// A copy's destination already holds data; the message says what.
     #[error("{0}")]
     NotEmpty(String),

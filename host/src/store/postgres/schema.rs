@@ -46,6 +46,7 @@ async fn apply(client: &mut deadpool_postgres::Client) -> Result<()> {
         .unwrap_or(0);
     if found > version() {
         return Err(StoreError::SchemaMismatch {
+            holder: "the PostgreSQL database",
             found: found as u64,
             expected: version() as u64,
         });

@@ -106,6 +106,7 @@ pub(super) fn init_schema(db: &Database) -> Result<()> {
         match found {
             Some(found) if found != SCHEMA_VERSION => {
                 return Err(StoreError::SchemaMismatch {
+                    holder: "the data directory",
                     found,
                     expected: SCHEMA_VERSION,
                 });
