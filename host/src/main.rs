@@ -427,6 +427,15 @@ async fn daemon_request(
     Ok(answer)
 }
 
+/// How long the CLI waits for the daemon's answer to a call on `path`. A reload answers
+/// once every changed plugin is compiled, and a component with an interpreter inside
+/// (Python's, JS's) takes from seconds to over a minute to compile on a small, busy machine
+/// (docs/plugins.md, "The numbers per language"); every other call answers at once.
+fn answer_timeout(path: &str) -> std::time::Duration {
+    let seconds = if path == "/reload" { 600 } else { 30 };
+    std::time::Duration::from_secs(seconds)
+}
+
 /// Calls the daemon and returns its JSON answer (`Null` when empty); a refusal is an error
 /// with the daemon's reason.
 async fn daemon_send(
@@ -436,10 +445,11 @@ async fn daemon_send(
     body: Option<serde_json::Value>,
 ) -> anyhow::Result<serde_json::Value> {
     let url = format!("{}{path}", daemon.url.trim_end_matches('/'));
+    let answer_within = answer_timeout(path);
     let client = reqwest::Client::builder()
         // The daemon is on loopback: connecting is instant unless nothing usable is there.
         .connect_timeout(std::time::Duration::from_secs(3))
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(answer_within)
         .build()
         .context("building the HTTP client")?;
     let mut request = client.request(method, &url);
@@ -449,11 +459,20 @@ async fn daemon_send(
     if let Some(key) = &daemon.admin_key {
         request = request.header("X-Admin-Key", key);
     }
-    let response = request.send().await.with_context(|| {
-        format!(
-            "cannot reach the agentx daemon at {} (is `agentx serve` running?)",
-            daemon.url
-        )
+    let response = request.send().await.map_err(|e| {
+        let why = if e.is_timeout() {
+            format!(
+                "the agentx daemon at {} did not answer within {} s",
+                daemon.url,
+                answer_within.as_secs()
+            )
+        } else {
+            format!(
+                "cannot reach the agentx daemon at {} (is `agentx serve` running?)",
+                daemon.url
+            )
+        };
+        anyhow::Error::new(e).context(why)
     })?;
     let status = response.status();
     let text = response
