@@ -717,7 +717,8 @@ async fn a_node_refuses_a_schema_newer_than_it_knows() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("the PostgreSQL database holds schema version 99; this agentx reads version"),
+        stderr
+            .contains("the PostgreSQL database holds schema version 99; this agentx reads version"),
         "{stderr}"
     );
 }
