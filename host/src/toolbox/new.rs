@@ -300,8 +300,10 @@ fn readme(
          {config_key}\n\
          ```\n\
          \n\
-         then `agentx reload`. While editing, `agentx plugin watch . --agent {name}` rebuilds \
-         on every change and reloads the running server.\n\
+         then `agentx reload` (it asks the server's daemon, with the server's admin key in \
+         `AGENTX_ADMIN_KEY` or `--admin-key` when it has one). While editing, \
+         `agentx plugin watch . --agent {name}` rebuilds on every change and reloads the \
+         running server.\n\
          \n\
          The WIT worlds, each capability and its limits, and the manifest: docs/plugins.md \
          in agentx.\n",
