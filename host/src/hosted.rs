@@ -137,17 +137,13 @@ impl HostedAgents {
 
     /// Makes each hosted agent a member of the network (created once, renamed on change).
     pub async fn register(&self, network: &Network) -> crate::store::Result<()> {
-        for agent in self.snapshot().values() {
-            network
-                .store()
-                .ensure_hosted_agent(Agent::hosted(
-                    &agent.id,
-                    agent.config.display_name(&agent.id),
-                    network.clock().now(),
-                ))
-                .await?;
-        }
-        Ok(())
+        let now = network.clock().now();
+        let agents = self
+            .snapshot()
+            .values()
+            .map(|agent| Agent::hosted(&agent.id, agent.config.display_name(&agent.id), now))
+            .collect();
+        network.store().ensure_hosted_agents(agents).await
     }
 }
 

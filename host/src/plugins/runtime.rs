@@ -18,9 +18,11 @@ use super::log::PluginLog;
 use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
 use crate::error::{Source, context, source};
 use crate::telemetry;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -61,7 +63,8 @@ pub struct Plugin<P> {
     pub limits: Limits,
     pub grants: Arc<Grants>,
     pub log: Arc<PluginLog>,
-    pre: P,
+    /// Shared with every plugin loaded from the same component bytes (see [`SharedPres`]).
+    pre: Arc<P>,
     health: Health,
 }
 
@@ -153,6 +156,61 @@ pub struct AgentGrant {
     pub limits: super::manifest::LimitOverrides,
 }
 
+/// A world's component with its imports resolved (`bindgen!`'s `*Pre`).
+trait WorldPre {
+    fn component(&self) -> &Component;
+}
+
+impl WorldPre for responder::ResponderPre<CallState> {
+    fn component(&self) -> &Component {
+        self.instance_pre().component()
+    }
+}
+
+impl WorldPre for policy::ContractPolicyPre<CallState> {
+    fn component(&self) -> &Component {
+        self.instance_pre().component()
+    }
+}
+
+/// The `*Pre`s of one world's loaded plugins, by the sha256 of their component bytes, so
+/// that agents running the same plugin share one compiled component (its code mapped once)
+/// and one import resolution: a thousand hosted agents on one plugin load it once. An
+/// `InstancePre` is immutable; every call still gets its own store and instance. Entries are
+/// weak: a component no loaded plugin uses any more (after a reload) is freed.
+struct SharedPres<P> {
+    by_digest: Mutex<HashMap<[u8; 32], Weak<P>>>,
+}
+
+impl<P> Default for SharedPres<P> {
+    fn default() -> Self {
+        Self {
+            by_digest: Mutex::default(),
+        }
+    }
+}
+
+impl<P> SharedPres<P> {
+    fn get(&self, digest: &[u8; 32]) -> Option<Arc<P>> {
+        self.lock().get(digest).and_then(Weak::upgrade)
+    }
+
+    fn insert(&self, digest: [u8; 32], pre: P) -> Arc<P> {
+        let pre = Arc::new(pre);
+        let mut by_digest = self.lock();
+        by_digest.retain(|_, pre| pre.strong_count() > 0);
+        by_digest.insert(digest, Arc::downgrade(&pre));
+        pre
+    }
+
+    // A std mutex: held for a map lookup or insert, never across an await or a compile.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Weak<P>>> {
+        self.by_digest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// A call's work against a fresh instance: owns what it needs, borrows only the store.
 type CallFn<T> = Box<
     dyn for<'s> FnOnce(
@@ -165,6 +223,8 @@ pub struct PluginRuntime {
     engine: Engine,
     responder_linker: Linker<CallState>,
     policy_linker: Linker<CallState>,
+    responders: SharedPres<responder::ResponderPre<CallState>>,
+    policies: SharedPres<policy::ContractPolicyPre<CallState>>,
     cache: ComponentCache,
     services: HostServices,
     /// Bounds live instances below the pool's size: calls beyond it wait here instead of
@@ -197,6 +257,8 @@ impl PluginRuntime {
             engine,
             responder_linker,
             policy_linker,
+            responders: SharedPres::default(),
+            policies: SharedPres::default(),
             services,
             slots: Arc::new(Semaphore::new(engine::MAX_INSTANCES as usize)),
             health,
@@ -232,7 +294,41 @@ impl PluginRuntime {
         Ok((component, outcome))
     }
 
-    fn plugin<P>(&self, agent: &str, manifest: Manifest, grant: &AgentGrant, pre: P) -> Plugin<P> {
+    /// The `*Pre` of `source`'s component for its world: the one already loaded from the
+    /// same bytes if any, else compiled (or read from the compile cache) and resolved by
+    /// `resolve`. Either way checked against `source`'s own manifest.
+    fn prepare<P: WorldPre>(
+        &self,
+        shared: &SharedPres<P>,
+        source: &PluginSource,
+        resolve: impl FnOnce(&Component) -> wasmtime::Result<P>,
+    ) -> Result<Arc<P>, PluginError> {
+        let manifest = &source.manifest;
+        let digest: [u8; 32] = Sha256::digest(&source.bytes).into();
+        if let Some(pre) = shared.get(&digest) {
+            inspect::examine(&self.engine, pre.component(), manifest, &source.origin)
+                .map_err(PluginError::load)?;
+            return Ok(pre);
+        }
+        let (component, _) = self.component(source)?;
+        let pre = resolve(&component).map_err(|e| {
+            let what = format!(
+                "plugin {} does not fit world {}",
+                manifest.name,
+                manifest.world.name()
+            );
+            PluginError::Load(context(what, e))
+        })?;
+        Ok(shared.insert(digest, pre))
+    }
+
+    fn plugin<P>(
+        &self,
+        agent: &str,
+        manifest: Manifest,
+        grant: &AgentGrant,
+        pre: Arc<P>,
+    ) -> Plugin<P> {
         // Granted = asked for by the manifest ∩ granted by agentx.json; `log` always.
         let mut capabilities: Capabilities = manifest
             .capabilities
@@ -263,17 +359,12 @@ impl PluginRuntime {
         grant: &AgentGrant,
     ) -> Result<Arc<ResponderPlugin>, PluginError> {
         expect_world(&source.manifest, World::Responder)?;
-        let (component, _) = self.component(&source)?;
-        let manifest = source.manifest;
-        let pre = self
-            .responder_linker
-            .instantiate_pre(&component)
-            .and_then(responder::ResponderPre::new)
-            .map_err(|e| {
-                let what = format!("plugin {} does not fit world responder", manifest.name);
-                PluginError::Load(context(what, e))
-            })?;
-        let plugin = self.plugin(agent, manifest, grant, pre);
+        let pre = self.prepare(&self.responders, &source, |component| {
+            self.responder_linker
+                .instantiate_pre(component)
+                .and_then(responder::ResponderPre::new)
+        })?;
+        let plugin = self.plugin(agent, source.manifest, grant, pre);
         let pre = plugin.pre.clone();
         let description = self
             .call(
@@ -302,20 +393,12 @@ impl PluginRuntime {
         grant: &AgentGrant,
     ) -> Result<(Arc<PolicyPlugin>, Vec<types::Preset>), PluginError> {
         expect_world(&source.manifest, World::ContractPolicy)?;
-        let (component, _) = self.component(&source)?;
-        let manifest = source.manifest;
-        let pre = self
-            .policy_linker
-            .instantiate_pre(&component)
-            .and_then(policy::ContractPolicyPre::new)
-            .map_err(|e| {
-                let what = format!(
-                    "plugin {} does not fit world contract-policy",
-                    manifest.name
-                );
-                PluginError::Load(context(what, e))
-            })?;
-        let plugin = self.plugin(agent, manifest, grant, pre);
+        let pre = self.prepare(&self.policies, &source, |component| {
+            self.policy_linker
+                .instantiate_pre(component)
+                .and_then(policy::ContractPolicyPre::new)
+        })?;
+        let plugin = self.plugin(agent, source.manifest, grant, pre);
         let pre = plugin.pre.clone();
         let (description, presets) = self
             .call(

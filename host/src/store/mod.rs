@@ -183,8 +183,10 @@ pub trait Store: outbox::Outbox + Send + Sync + 'static {
     async fn secret(&self, name: &'static str) -> Result<Vec<u8>>;
 
     async fn insert_account(&self, user: User, agent: Agent, key_hash: [u8; 32]) -> Result<()>;
-    /// Creates or renames an agent hosted by agentx (it has no API key).
-    async fn ensure_hosted_agent(&self, agent: Agent) -> Result<()>;
+    /// Creates or renames the agents hosted by agentx (they have no API key), all in one
+    /// transaction: a server starting with a thousand of them commits once, not a thousand
+    /// times.
+    async fn ensure_hosted_agents(&self, agents: Vec<Agent>) -> Result<()>;
     async fn agent(&self, id: &str) -> Result<Option<Agent>>;
     /// `page` of every agent, registered and hosted, oldest first (the operator's
     /// dashboard); only the page is read.

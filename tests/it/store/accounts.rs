@@ -56,13 +56,27 @@ pub async fn accounts_are_unique_by_email_and_found_by_key(s: &Backend) {
 
 pub async fn hosted_agents_are_created_once_and_renamed(s: &Backend) {
     let first = Agent::hosted("bot", "Bot", now());
-    s.store.ensure_hosted_agent(first.clone()).await.unwrap();
-    let renamed = Agent::hosted("bot", "Bot 2", now() + chrono::Duration::hours(1));
-    s.store.ensure_hosted_agent(renamed).await.unwrap();
+    let other = Agent::hosted("other", "Other", now());
+    s.store
+        .ensure_hosted_agents(vec![first.clone(), other])
+        .await
+        .unwrap();
+    let later = now() + chrono::Duration::hours(1);
+    let renamed = Agent::hosted("bot", "Bot 2", later);
+    let added = Agent::hosted("third", "Third", later);
+    s.store
+        .ensure_hosted_agents(vec![renamed, added])
+        .await
+        .unwrap();
     let stored = s.store.agent("bot").await.unwrap().unwrap();
     assert_eq!(stored.name, "Bot 2");
     assert_eq!(stored.created_at, first.created_at, "created once");
     assert!(stored.is_hosted());
+    for (id, name) in [("other", "Other"), ("third", "Third")] {
+        let stored = s.store.agent(id).await.unwrap().unwrap();
+        assert_eq!(stored.name, name, "every agent of a call is kept");
+        assert!(stored.is_hosted());
+    }
 }
 
 pub async fn webhook_urls_and_last_seen_times(s: &Backend) {

@@ -367,10 +367,10 @@ pub async fn lists_are_read_a_page_at_a_time(s: &Backend) {
         ("d", 6),
     ] {
         let agent = Agent::hosted(id, id, at(age));
-        s.store.ensure_hosted_agent(agent).await.unwrap();
+        s.store.ensure_hosted_agents(vec![agent]).await.unwrap();
     }
     s.store
-        .ensure_hosted_agent(Agent::hosted("g", "renamed", at(9)))
+        .ensure_hosted_agents(vec![Agent::hosted("g", "renamed", at(9))])
         .await
         .unwrap();
     let ids = |paged: Paged<Agent>| -> (Vec<String>, usize) {

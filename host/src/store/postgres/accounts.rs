@@ -76,7 +76,9 @@ async fn locked_agent(tx: &Transaction<'_>, id: &str) -> Result<Option<Agent>> {
 
 pub(super) async fn ensure_hosted_agent(tx: &Transaction<'_>, agent: Agent) -> Result<()> {
     // Every node registers the hosted agents at start: the first creates each, the others
-    // find it (created_at stays the first one's) and rename it under the row lock.
+    // find it (created_at stays the first one's) and rename it under the row lock. NB:
+    // nodes starting together lock the rows of one transaction in the same order (the
+    // configuration's, sorted by id), so they wait for each other rather than deadlock.
     db::exec(
         tx,
         "INSERT INTO agents (id, created_at_ns, doc) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",

@@ -154,9 +154,10 @@ impl Store for PgStore {
         .await?)
     }
 
-    async fn ensure_hosted_agent(&self, agent: Agent) -> Result<()> {
-        transaction!(self, |tx, wakes| accounts::ensure_hosted_agent(&tx, agent)
-            .await?)
+    async fn ensure_hosted_agents(&self, agents: Vec<Agent>) -> Result<()> {
+        transaction!(self, |tx, wakes| for agent in agents {
+            accounts::ensure_hosted_agent(&tx, agent).await?
+        })
     }
 
     async fn agent(&self, id: &str) -> Result<Option<Agent>> {

@@ -166,9 +166,13 @@ impl Store for RedbStore {
             .await
     }
 
-    async fn ensure_hosted_agent(&self, agent: Agent) -> Result<()> {
-        self.write(move |txn, _| accounts::ensure_hosted_agent(txn, agent))
-            .await
+    async fn ensure_hosted_agents(&self, agents: Vec<Agent>) -> Result<()> {
+        self.write(move |txn, _| {
+            agents
+                .into_iter()
+                .try_for_each(|agent| accounts::ensure_hosted_agent(txn, agent))
+        })
+        .await
     }
 
     async fn agent(&self, id: &str) -> Result<Option<Agent>> {
