@@ -207,6 +207,55 @@ async fn plugins_see_senders_by_name_and_hosted_agents_are_online() {
     assert_eq!(greeter["status"], "online", "{greeter}");
 }
 
+/// A server hosting many agents on the same plugins (which they share once loaded) starts
+/// with all of them: the first and the last answer, each through its own contract policy
+/// where it has one, and every one is listed online.
+#[tokio::test]
+async fn many_hosted_agents_on_one_plugin_all_answer_and_are_online() {
+    const AGENTS: usize = 200;
+    let id = |i: usize| format!("agent-{i:03}");
+    let srv = TestServer::start_with(|c: &mut Config| {
+        for i in 0..AGENTS {
+            let mut agent = hosted(repo("plugins/echo"));
+            if i % 10 == 0 {
+                agent.policy = Some(repo("plugins/contracts"));
+            }
+            c.agents.insert(id(i), agent);
+        }
+    })
+    .await;
+    let alice = srv.register("alice").await;
+    for agent in [id(0), id(AGENTS - 1)] {
+        connect_hosted(&srv, &agent, &alice).await;
+        let sent = ask(&srv, &alice, &agent, &format!("hello {agent}")).await;
+        let thread = sent["thread_id"].as_str().unwrap();
+        let reply = reply_in(&srv, &alice, thread, POLL_WITHIN)
+            .await
+            .expect("a reply");
+        assert_eq!(reply["from_agent_id"], agent.as_str());
+        assert_eq!(reply["content"], format!("echo: hello {agent}"), "{reply}");
+    }
+
+    let (_, agents) = srv
+        .admin(
+            Method::GET,
+            "/admin/agents?limit=1000",
+            Some(crate::common::ADMIN_KEY),
+            None,
+        )
+        .await;
+    let hosted: Vec<&Value> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["id"].as_str().unwrap().starts_with("agent-"))
+        .collect();
+    assert_eq!(hosted.len(), AGENTS, "every hosted agent is a member");
+    for agent in hosted {
+        assert_eq!(agent["status"], "online", "{agent}");
+    }
+}
+
 /// The faq plugin answers from the agent's workspace and remembers facts per chat in memory.
 #[tokio::test]
 async fn faq_answers_from_workspace_and_remembers() {
