@@ -13,8 +13,8 @@
 //! notifications are not offered.
 
 use super::AppState;
-use super::error::ErrorReply;
-use super::extract::{BaseUrl, bearer_header, live_token, raw_body};
+use super::error::{ApiError, ErrorReply};
+use super::extract::{BaseUrl, LateJson, bearer_header, live_token};
 use super::rate_limit::Proof;
 use crate::error::{Error, ErrorKind};
 use crate::hosted::HostedAgent;
@@ -22,8 +22,6 @@ use crate::model::{A2aState, A2aTask, ApiToken};
 use crate::tasks::a2a::{A2aSend, A2aTasks, Started};
 use crate::tasks::public::MAX_CHAT_ID_CHARS;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -243,7 +241,8 @@ fn version(headers: &HeaderMap) -> Result<Dialect, RpcError> {
 struct Call {
     state: AppState,
     token: ApiToken,
-    agent: String,
+    /// As the checks found it: the task runs on this version of the agent.
+    agent: Arc<HostedAgent>,
     id: Value,
     dialect: Dialect,
 }
@@ -286,14 +285,14 @@ async fn rpc(
     Path(agent): Path<String>,
     proof: Proof,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<LateJson<Value>, ApiError>,
 ) -> Result<Response, ErrorReply> {
-    let body = raw_body(body, state.body_limit)?;
+    let LateJson(request) = body?;
     let agents = &state.public_agents;
     let token = live_token(&state, bearer_header(&headers), &proof).await?;
-    agents.check(&token, &agent)?;
+    let agent = agents.check(&token, &agent)?;
     let refuse = |id: &Value, e: RpcError| Json(envelope(id, Err(e))).into_response();
-    let request: Value = match serde_json::from_slice(&body) {
+    let request = match request {
         Ok(request) => request,
         Err(e) => {
             return Ok(refuse(
@@ -450,7 +449,12 @@ async fn send(call: Call, raw: Value, streaming: bool) -> Response {
         Err(e) => return call.answer(Err(e)),
     };
     if let Some(task_id) = &request.message.task_id {
-        let outcome = match call.state.a2a.get(&call.token, &call.agent, task_id).await {
+        let outcome = match call
+            .state
+            .a2a
+            .get(&call.token, &call.agent.id, task_id)
+            .await
+        {
             Ok(_) => RpcError::new(
                 UNSUPPORTED_OPERATION,
                 format!(
@@ -566,7 +570,7 @@ async fn get_task(call: &Call, raw: Value) -> Result<Value, RpcError> {
     let task = call
         .state
         .a2a
-        .get(&call.token, &call.agent, &request.id)
+        .get(&call.token, &call.agent.id, &request.id)
         .await?;
     let history = request.history_length.map(|n| n.max(0) as usize);
     Ok(task_json(call.dialect, &task, history, true))
@@ -578,7 +582,7 @@ async fn cancel_task(call: &Call, raw: Value) -> Result<Value, RpcError> {
     let task = call
         .state
         .a2a
-        .get(&call.token, &call.agent, &request.id)
+        .get(&call.token, &call.agent.id, &request.id)
         .await?;
     Err(RpcError::new(
         TASK_NOT_CANCELABLE,
@@ -602,7 +606,7 @@ async fn subscribe(call: Call, raw: Value) -> Response {
     let task = match call
         .state
         .a2a
-        .get(&call.token, &call.agent, &request.id)
+        .get(&call.token, &call.agent.id, &request.id)
         .await
     {
         Ok(task) => task,
@@ -664,7 +668,7 @@ async fn list_tasks(call: &Call, raw: Value) -> Result<Value, RpcError> {
     let tasks: Vec<A2aTask> = call
         .state
         .a2a
-        .list(&call.token, &call.agent)
+        .list(&call.token, &call.agent.id)
         .await?
         .into_iter()
         .filter(|t| {

@@ -231,15 +231,10 @@ async fn run_task(
     let context = request.context.unwrap_or_default();
     context.bounded()?;
     let streaming = request.stream || accepts_event_stream(&headers);
+    let agent = hosted(&state, &request.agent)?;
     let task = state
         .tasks
-        .prepare(
-            &request.agent,
-            request.message,
-            context,
-            DAEMON,
-            ChatOwner::Daemon,
-        )
+        .prepare(&agent, request.message, context, DAEMON, ChatOwner::Daemon)
         .map_err(Error::from)?;
     if !streaming {
         let result: TaskResult = state.tasks.execute(task).await.map_err(Error::from)?;

@@ -18,8 +18,8 @@ use serde_json::json;
 use std::net::IpAddr;
 
 /// Where the routes that carry their own credential live: split mode's public listener
-/// forwards public calls there (`DAEMON_MESSAGES_ROUTE`, `DAEMON_STREAM_ROUTE`) with the
-/// caller's `agx_live_` token, and never holds the admin key.
+/// forwards public calls there (`DAEMON_PROTOCOLS_PREFIX`, `DAEMON_STREAM_ROUTE`) with the
+/// caller's credential, and never holds the admin key.
 const OWN_CREDENTIAL_PREFIX: &str = "/public/";
 
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -3,14 +3,15 @@
 //! Network routes answer `{"detail": "...", "code": "snake_case"}` (plus `"field"` when an
 //! input field is at fault); public-agent and daemon routes answer `{"error": "..."}`
 //! ([`ErrorReply`]); the OpenAI-compatible routes answer OpenAI's
-//! `{"error": {"message", "type", "code"}}` ([`OpenAiError`]). Internal failures are logged here and shown to the caller only as a
-//! generic message.
+//! `{"error": {"message", "type", "code"}}` ([`OpenAiError`]): one failure, one status and
+//! headers, its body rendered once in the route's [`Shape`]. Internal failures are logged
+//! here and shown to the caller only as a generic message.
 
 use crate::error::{Error, ErrorKind};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde_json::json;
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -38,14 +39,6 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    detail: &'a str,
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-}
-
 pub(super) fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::Malformed => StatusCode::UNPROCESSABLE_ENTITY,
@@ -60,70 +53,110 @@ pub(super) fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
-fn detail(status: StatusCode, detail: &str, code: &str, field: Option<&str>) -> Response {
-    let mut response = (
-        status,
-        Json(Detail {
+/// The body shapes of error answers: each route's handler (by its error type) or, for the
+/// layers in front of every route, [`refuse_on`] picks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"detail", "code", "field"?}`: the network routes.
+    Detail,
+    /// `{"error": "..."}`: public-agent and daemon routes.
+    Error,
+    /// OpenAI's `{"error": {"message", "type", "code"}}`.
+    OpenAi,
+}
+
+/// What is said of a failure, whatever the body's shape.
+pub(super) struct Answer {
+    pub status: StatusCode,
+    detail: String,
+    code: &'static str,
+    field: Option<String>,
+    /// Seconds, for `Retry-After`.
+    retry_after: Option<u64>,
+}
+
+impl Answer {
+    /// The body in `shape`.
+    pub fn body(&self, shape: Shape) -> serde_json::Value {
+        let (detail, code) = (&self.detail, self.code);
+        match (shape, &self.field) {
+            (Shape::Detail, Some(field)) => {
+                json!({"detail": detail, "code": code, "field": field})
+            }
+            (Shape::Detail, None) => json!({"detail": detail, "code": code}),
+            (Shape::Error, _) => json!({"error": detail}),
+            (Shape::OpenAi, _) => {
+                let kind = openai_type(self.status);
+                json!({"error": {"message": detail, "type": kind, "code": code}})
+            }
+        }
+    }
+}
+
+impl ApiError {
+    /// What the caller is told (an internal failure is logged here, and told only as a
+    /// generic message).
+    pub(super) fn answer(self) -> Answer {
+        let answer = |status, detail, code, field| Answer {
+            status,
             detail,
             code,
             field,
-        }),
-    )
-        .into_response();
-    response.extensions_mut().insert(ErrorText {
-        detail: detail.to_owned(),
-        code: code.to_owned(),
-    });
-    response
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+            retry_after: None,
+        };
         match self {
             ApiError::Domain(e) if e.kind == ErrorKind::Internal => {
                 tracing::error!(error = %e.detail, "internal error");
-                detail(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal server error",
-                    "internal",
-                    None,
-                )
+                let detail = "Internal server error".to_owned();
+                answer(StatusCode::INTERNAL_SERVER_ERROR, detail, "internal", None)
             }
-            ApiError::Domain(e) => {
-                let mut response = detail(status_of(e.kind), &e.detail, e.code, e.field.as_deref());
-                if e.kind == ErrorKind::Unauthorized {
-                    response
-                        .headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                }
-                response
-            }
-            ApiError::TooLarge { limit } => detail(
+            ApiError::Domain(e) => answer(status_of(e.kind), e.detail, e.code, e.field),
+            ApiError::TooLarge { limit } => answer(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("Request body is larger than the limit of {limit} bytes"),
+                format!("Request body is larger than the limit of {limit} bytes"),
                 "payload_too_large",
                 None,
             ),
-            ApiError::MethodNotAllowed => detail(
+            ApiError::MethodNotAllowed => answer(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "Method not allowed",
+                "Method not allowed".to_owned(),
                 "method_not_allowed",
                 None,
             ),
             ApiError::RateLimited { retry_after } => {
                 let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-                let mut response = detail(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &format!("Too many requests; retry in {seconds} s"),
-                    "rate_limited",
-                    None,
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-                response
+                Answer {
+                    retry_after: Some(seconds),
+                    ..answer(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!("Too many requests; retry in {seconds} s"),
+                        "rate_limited",
+                        None,
+                    )
+                }
             }
         }
+    }
+
+    /// The answer to this failure, its body in `shape`: the status and headers are the
+    /// same whatever the shape.
+    pub fn respond(self, shape: Shape) -> Response {
+        let answer = self.answer();
+        let mut response = (answer.status, Json(answer.body(shape))).into_response();
+        let headers = response.headers_mut();
+        if answer.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = answer.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.respond(Shape::Detail)
     }
 }
 
@@ -145,13 +178,7 @@ impl From<Error> for ErrorReply {
 
 impl IntoResponse for ErrorReply {
     fn into_response(self) -> Response {
-        let mut response = self.0.into_response();
-        // Same status and headers; only the body's shape differs.
-        reshape(
-            &mut response,
-            |text| serde_json::json!({ "error": text.detail }),
-        );
-        response
+        self.0.respond(Shape::Error)
     }
 }
 
@@ -167,18 +194,12 @@ impl<E: Into<ApiError>> From<E> for OpenAiError {
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        let mut response = self.0.into_response();
-        let kind = openai_type(response.status());
-        reshape(
-            &mut response,
-            |text| serde_json::json!({"error": {"message": text.detail, "type": kind, "code": text.code}}),
-        );
-        response
+        self.0.respond(Shape::OpenAi)
     }
 }
 
 /// OpenAI's `type` for a status, as its API gives them.
-pub(super) fn openai_type(status: StatusCode) -> &'static str {
+fn openai_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
         401 => "authentication_error",
         403 => "permission_error",
@@ -189,37 +210,16 @@ pub(super) fn openai_type(status: StatusCode) -> &'static str {
     }
 }
 
-/// Replaces an error response's body with `body` of its reason, keeping status and headers.
-fn reshape(response: &mut Response, body: impl FnOnce(&ErrorText) -> serde_json::Value) {
-    let text = response
-        .extensions()
-        .get::<ErrorText>()
-        .cloned()
-        .unwrap_or_else(|| ErrorText {
-            detail: "Request failed".to_owned(),
-            code: "failed".to_owned(),
-        });
-    *response.body_mut() = axum::body::Body::from(body(&text).to_string());
-    response.headers_mut().remove(header::CONTENT_LENGTH);
-}
-
 /// A refusal by a layer in front of every route, in the shape of the route asked for:
 /// public-agent routes (`/api/…`, `/a2a…`) answer `{"error": ...}`, OpenAI-compatible ones
 /// (`/v1/…`) OpenAI's shape, the network's `{"detail": ...}`.
 pub fn refuse_on(path: &str, refusal: ApiError) -> Response {
-    if path.starts_with("/api/") || path.starts_with("/a2a") {
-        ErrorReply(refusal).into_response()
+    let shape = if path.starts_with("/api/") || path.starts_with("/a2a") {
+        Shape::Error
     } else if path.starts_with("/v1/") {
-        OpenAiError(refusal).into_response()
+        Shape::OpenAi
     } else {
-        refusal.into_response()
-    }
-}
-
-/// The reason and code of an error response, for [`ErrorReply`] and [`OpenAiError`] to
-/// reshape.
-#[derive(Clone)]
-struct ErrorText {
-    detail: String,
-    code: String,
+        Shape::Detail
+    };
+    refusal.respond(shape)
 }

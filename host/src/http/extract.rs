@@ -49,14 +49,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-/// A body for a front-end that parses it itself (the public-agent endpoint, A2A, OpenAI):
-/// over the limit → 413, unreadable → 400 `invalid_body`. NB: they check it before the
-/// token, as split mode's front, which reads the body whole to forward it, must.
-pub(super) fn raw_body(
-    body: Result<Bytes, BytesRejection>,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
-    body.map_err(|r| refused_body(limit, r, |why| Error::invalid("invalid_body", why)))
+/// The JSON body of a front-end of the public agents (the public-agent endpoint, A2A,
+/// OpenAI): read before the credential (over the limit → 413, unreadable → 400
+/// `invalid_body`, as split mode's front, which reads the body whole to forward it, must
+/// answer first) and parsed at once, but judged by the route after the caller's checks (the
+/// contract's order is 401, 404, 403, then 400 for the body): a body that does not parse is
+/// kept as its error.
+pub struct LateJson<T>(pub Result<T, serde_json::Error>);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for LateJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.body_limit;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| refused_body(limit, r, |why| Error::invalid("invalid_body", why)))?;
+        Ok(LateJson(serde_json::from_slice(&bytes)))
+    }
 }
 
 /// A body that could not be read: over the limit (413, naming it), or what `unreadable`

@@ -11,18 +11,16 @@
 //! OpenAI's `{"error": {"message", "type", "code"}}`.
 
 use super::AppState;
-use super::error::OpenAiError;
-use super::extract::{bearer_header, live_token, raw_body};
+use super::error::{ApiError, OpenAiError, Shape};
+use super::extract::{LateJson, bearer_header, live_token};
 use super::rate_limit::Proof;
 use crate::error::Error;
 use crate::model::ChatRole;
 use crate::tasks::public::PublicCall;
 use crate::tasks::{TaskError, TaskResult};
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -109,18 +107,18 @@ async fn completions(
     State(state): State<AppState>,
     proof: Proof,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<LateJson<CompletionRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
-    let body = raw_body(body, state.body_limit)?;
+    let LateJson(request) = body?;
     let agents = &state.public_agents;
     let token = live_token(&state, bearer_header(&headers), &proof).await?;
-    let request: CompletionRequest = serde_json::from_slice(&body).map_err(|e| {
+    let request = request.map_err(|e| {
         Error::invalid(
             "invalid_body",
             format!("Body must be a chat completion request with `model` and `messages`: {e}"),
         )
     })?;
-    agents.check(&token, &request.model)?;
+    let agent = agents.check(&token, &request.model)?;
     let Some(last) = request.messages.iter().rposition(|m| m.role == "user") else {
         return Err(Error::invalid("no_user_message", "`messages` has no user message").into());
     };
@@ -151,7 +149,7 @@ async fn completions(
         chat_id,
     };
     let task = agents
-        .prepare(&token, &request.model, message.clone(), call)?
+        .prepare(&token, &agent, message.clone(), call)?
         .after(earlier);
     let chat = HeaderValue::from_str(&task.meta.chat_id).ok();
     let completion = Completion {
@@ -307,22 +305,8 @@ impl Completion {
 
 /// A task's failure as a streamed event: the body [`OpenAiError`] would have answered.
 fn failure(e: Error) -> Event {
-    let (status, message) = match e.kind {
-        crate::error::ErrorKind::Internal => {
-            tracing::error!(error = %e.detail, "internal error in a streamed completion");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error".to_owned(),
-            )
-        }
-        kind => (super::error::status_of(kind), e.detail),
-    };
-    let error = json!({"error": {
-        "message": message,
-        "type": super::error::openai_type(status),
-        "code": e.code,
-    }});
-    Event::default().data(error.to_string())
+    let body = ApiError::from(e).answer().body(Shape::OpenAi);
+    Event::default().data(body.to_string())
 }
 
 /// OpenAI's model list.

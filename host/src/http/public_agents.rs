@@ -2,24 +2,20 @@
 //! calling a hosted agent with an `agx_live_` token) and `GET /api/task/stream` (task events
 //! for dashboards). Errors are `{"error": "..."}`.
 //!
-//! In split mode the public listener runs apart from the daemon and forwards both: the call
-//! through [`PublicEndpoint`], the stream as bytes from the daemon's own stream
-//! ([`forward_task_stream`]), so the checks are made once, where the tokens are.
+//! In split mode the public listener runs apart from the daemon and forwards both, so the
+//! checks are made once, where the tokens are: the call as the protocols are forwarded
+//! ([`super::forward`]), the stream from the daemon's own stream ([`forward_task_stream`]).
 
 use super::AppState;
 use super::error::{ApiError, ErrorReply};
-use super::extract::{Params, bearer_header, live_token, raw_body};
-use super::rate_limit::{Identity, Proof};
+use super::extract::{LateJson, Params, bearer_header, live_token};
+use super::rate_limit::Proof;
 use crate::auth::tokens::require_dashboard_read;
-use crate::error::ErrorKind;
+use crate::error::Error;
 use crate::tasks::TaskResult;
 use crate::tasks::events::TaskEvent;
-use crate::tasks::public::{
-    DAEMON_MESSAGES_ROUTE, DAEMON_STREAM_ROUTE, PublicEndpoint, PublicMessage, RemoteDaemon,
-};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRef, Path, State};
+use crate::tasks::public::{DAEMON_STREAM_ROUTE, PublicMessage, RemoteDaemon};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -34,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-const MESSAGES_ROUTE: &str = "/api/public/agents/{id}/messages";
+pub(super) const MESSAGES_ROUTE: &str = "/api/public/agents/{id}/messages";
 const STREAM_ROUTE: &str = "/api/task/stream";
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -43,11 +39,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(task_stream))
 }
 
-/// The same routes as the daemon listener serves them to split mode's public listener.
+/// The call as the daemon listener serves it to split mode's public listener (under the
+/// protocols' prefix, with them: see [`super::forward`]).
+pub(super) fn call_route() -> Router<AppState> {
+    Router::new().route(MESSAGES_ROUTE, post(message_agent))
+}
+
+/// The task stream as the daemon listener serves it to split mode's public listener.
 pub fn daemon_routes() -> Router<AppState> {
-    Router::new()
-        .route(DAEMON_MESSAGES_ROUTE, post(message_agent))
-        .route(DAEMON_STREAM_ROUTE, get(task_stream))
+    Router::new().route(DAEMON_STREAM_ROUTE, get(task_stream))
 }
 
 /// State of split mode's public listener.
@@ -58,37 +58,10 @@ pub struct SplitState {
     pub shutdown: CancellationToken,
 }
 
-impl FromRef<SplitState> for PublicRoute {
-    fn from_ref(state: &SplitState) -> Self {
-        PublicRoute {
-            endpoint: state.daemon.clone(),
-            body_limit: state.body_limit,
-        }
-    }
-}
-
-/// Split mode's public listener: both routes, answered by the daemon.
+/// Split mode's public listener: the task stream, answered by the daemon (the call is
+/// forwarded with the protocols).
 pub fn split_routes() -> Router<SplitState> {
-    Router::new()
-        .route(MESSAGES_ROUTE, post(message_agent))
-        .route(STREAM_ROUTE, get(forward_task_stream))
-}
-
-/// What the public-agent call needs: part of [`AppState`], or all the state of split mode's
-/// public listener.
-#[derive(Clone)]
-pub struct PublicRoute {
-    pub endpoint: Arc<dyn PublicEndpoint>,
-    pub body_limit: usize,
-}
-
-impl FromRef<AppState> for PublicRoute {
-    fn from_ref(state: &AppState) -> Self {
-        PublicRoute {
-            endpoint: state.public_agents.clone(),
-            body_limit: state.body_limit,
-        }
-    }
+    Router::new().route(STREAM_ROUTE, get(forward_task_stream))
 }
 
 /// Call a public agent with an `agx_live_` token (scope `agent:<id>` or `agent:*`); blocks
@@ -106,22 +79,25 @@ impl FromRef<AppState> for PublicRoute {
         (status = 413, description = "body over the limit"),
         (status = 502, description = "the plugin failed, or (split mode) the daemon is unreachable"),
         (status = 503, description = "the agent's plugin is degraded, or it has no responder")))]
-pub(super) async fn message_agent(
-    State(route): State<PublicRoute>,
+async fn message_agent(
+    State(state): State<AppState>,
     Path(id): Path<String>,
     proof: Proof,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<LateJson<PublicMessage>, ApiError>,
 ) -> Result<Json<TaskResult>, ErrorReply> {
-    let body = raw_body(body, route.body_limit)?;
-    let token = bearer_header(&headers);
-    let answer = route.endpoint.message(token, &id, &body).await;
-    // The token is checked first: any answer but a 401 means it was live.
-    let live = !matches!(&answer, Err(e) if e.kind == ErrorKind::Unauthorized);
-    if let (Some(token), true) = (token, live) {
-        proof.set(Identity::token(token));
-    }
-    Ok(Json(answer?))
+    let LateJson(request) = body?;
+    let token = live_token(&state, bearer_header(&headers), &proof).await?;
+    let request = request.map_err(|e| {
+        Error::invalid(
+            "invalid_body",
+            format!("Body must be JSON with a string `message`: {e}"),
+        )
+        .on("message")
+    });
+    Ok(Json(
+        state.public_agents.message(&token, &id, request).await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]

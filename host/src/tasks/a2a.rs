@@ -17,6 +17,7 @@ use super::PreparedTask;
 use super::public::{PublicAgents, PublicCall};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::hosted::HostedAgent;
 use crate::model::{A2aState, A2aTask, ApiToken};
 use crate::store::{Lease, Store};
 use std::collections::HashMap;
@@ -152,9 +153,14 @@ impl A2aTasks {
         Ok(())
     }
 
-    /// Records the task of `send` by `token` (whose call of `agent` passed the public
-    /// endpoint's checks) as working, ready to run; or the task the same message started.
-    pub async fn start(&self, token: &ApiToken, agent: &str, send: A2aSend) -> Result<Started> {
+    /// Records the task of `send` by `token` (to `agent` as the public endpoint's checks
+    /// returned it) as working, ready to run; or the task the same message started.
+    pub async fn start(
+        &self,
+        token: &ApiToken,
+        agent: &HostedAgent,
+        send: A2aSend,
+    ) -> Result<Started> {
         let call = PublicCall {
             channel: A2A,
             sender: None,
@@ -164,7 +170,7 @@ impl A2aTasks {
         let now = self.clock.now();
         let task = A2aTask {
             id: prepared.meta.task_id.clone(),
-            agent: agent.to_owned(),
+            agent: agent.id.clone(),
             token_id: token.id.clone(),
             context_id: prepared.meta.chat_id.clone(),
             message_id: send.message_id,

@@ -16,7 +16,7 @@ pub mod request;
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
-use crate::hosted::HostedAgents;
+use crate::hosted::{HostedAgent, HostedAgents};
 use crate::model::{ChatRole, ChatTurn};
 use crate::network::validate::{MAX_NAME_CHARS, bounded};
 use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin};
@@ -174,25 +174,29 @@ impl Tasks {
         &self.events
     }
 
-    /// Resolves the agent's current responder; refuses a degraded one before anything is
-    /// stored (it answers 503 until its next probe is due, or a reload replaces it). The
-    /// chat id of `context` names one of `owner`'s sessions.
+    /// The hosted agent `id` as it is now.
+    pub fn agent(&self, id: &str) -> Result<Arc<HostedAgent>, TaskError> {
+        self.hosted
+            .get(id)
+            .ok_or_else(|| TaskError::UnknownAgent(id.to_owned()))
+    }
+
+    /// Takes the responder of `agent` (as its caller found it: one lookup per task);
+    /// refuses a degraded one before anything is stored (it answers 503 until its next
+    /// probe is due, or a reload replaces it). The chat id of `context` names one of
+    /// `owner`'s sessions.
     pub fn prepare(
         &self,
-        agent: &str,
+        agent: &HostedAgent,
         message: String,
         context: TaskContext,
         default_channel: &str,
         owner: ChatOwner<'_>,
     ) -> Result<PreparedTask, TaskError> {
-        let hosted = self
-            .hosted
-            .get(agent)
-            .ok_or_else(|| TaskError::UnknownAgent(agent.to_owned()))?;
-        let responder = hosted
+        let responder = agent
             .responder
             .clone()
-            .ok_or_else(|| TaskError::NoResponder(agent.to_owned()))?;
+            .ok_or_else(|| TaskError::NoResponder(agent.id.clone()))?;
         responder
             .check_admissible("respond")
             .map_err(TaskError::Plugin)?;
@@ -205,7 +209,7 @@ impl Tasks {
             earlier: Vec::new(),
             meta: TaskMeta {
                 task_id: uuid::Uuid::new_v4().to_string(),
-                agent: agent.to_owned(),
+                agent: agent.id.clone(),
                 channel: context
                     .channel
                     .filter(|c| !c.is_empty())
@@ -291,7 +295,8 @@ impl Tasks {
         default_channel: &str,
         owner: ChatOwner<'_>,
     ) -> Result<TaskResult, TaskError> {
-        let task = self.prepare(agent, message, context, default_channel, owner)?;
+        let agent = self.agent(agent)?;
+        let task = self.prepare(&agent, message, context, default_channel, owner)?;
         self.execute(task).await
     }
 

@@ -1,10 +1,10 @@
-//! Calls to public agents from outside the network (`POST /api/public/agents/{id}/messages`):
-//! the contract's checks, in the contract's order, then a task on channel `public-api`.
+//! Calls to public agents from outside the network (`POST /api/public/agents/{id}/messages`,
+//! and the protocol front-ends over it): the contract's checks, in the contract's order,
+//! then a task on the call's channel.
 //!
-//! The public listener reaches them through [`PublicEndpoint`]: [`PublicAgents`] in the
-//! same process, or [`RemoteDaemon`] when the public listener runs apart from the daemon
-//! (split mode), where the daemon makes the checks and a daemon that cannot be reached is
-//! a 502 at once rather than a hang.
+//! When the public listener runs apart from the daemon (split mode), it reaches the daemon
+//! through [`RemoteDaemon`], which makes the checks where the tokens are; a daemon that
+//! cannot be reached is a 502 at once rather than a hang.
 
 use super::{ChatOwner, PUBLIC_API, PreparedTask, TaskContext, TaskResult, Tasks};
 use crate::auth::Tokens;
@@ -13,18 +13,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::hosted::{HostedAgent, HostedAgents};
 use crate::model::ApiToken;
 use crate::network::validate::{MAX_NAME_CHARS, bounded, object};
-use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa::ToSchema;
-
-/// The public-agent call, wherever the agents run.
-#[async_trait]
-pub trait PublicEndpoint: Send + Sync + 'static {
-    /// Checks `token` and `body` for `agent` and runs the call; see [`PublicAgents::message`].
-    async fn message(&self, token: Option<&str>, agent: &str, body: &[u8]) -> Result<TaskResult>;
-}
 
 /// The body of a public-agent call.
 #[derive(Deserialize, ToSchema)]
@@ -84,8 +76,10 @@ impl PublicAgents {
     }
 
     /// The checks after authentication, in the contract's order: 404 (agent not
-    /// configured), then 403 (scope, then access).
-    pub fn check(&self, token: &ApiToken, agent: &str) -> Result<()> {
+    /// configured), then 403 (scope, then access). Passed, the agent as it was found: the
+    /// call is prepared on it ([`PublicAgents::prepare`]), never looked up again, so a
+    /// reload meanwhile cannot make a call run on an agent its checks did not see.
+    pub fn check(&self, token: &ApiToken, agent: &str) -> Result<Arc<HostedAgent>> {
         let hosted = self
             .hosted
             .get(agent)
@@ -102,7 +96,28 @@ impl PublicAgents {
                 format!("Agent {agent:?} is not public"),
             ));
         }
-        Ok(())
+        Ok(hosted)
+    }
+
+    /// `POST /api/public/agents/{id}/messages` by the authenticated `token`: 404 (agent not
+    /// configured), 403 (scope or access), then 400 for the body the HTTP edge could not
+    /// parse (`request`), then the task's own failures (503 degraded, 502 failed).
+    pub async fn message(
+        &self,
+        token: &ApiToken,
+        agent: &str,
+        request: Result<PublicMessage>,
+    ) -> Result<TaskResult> {
+        let agent = self.check(token, agent)?;
+        let PublicMessage { message, context } = request?;
+        let PublicContext { sender, chat_id } = context.unwrap_or_default();
+        let call = PublicCall {
+            channel: PUBLIC_API,
+            sender,
+            chat_id,
+        };
+        let task = self.prepare(token, &agent, message, call)?;
+        Ok(self.tasks.execute(task).await?)
     }
 
     /// The public agents `token` may call, by id.
@@ -123,14 +138,14 @@ impl PublicAgents {
             .collect()
     }
 
-    /// The task of a call by `token` that passed [`PublicAgents::check`], ready to run, in
+    /// The task of a call by `token` to `agent`, which [`PublicAgents::check`] returned, ready to run, in
     /// the token's own session of the chat id (400 when that is longer than
     /// [`MAX_CHAT_ID_CHARS`]: it is kept as the session's key; or the sender longer than
     /// [`MAX_NAME_CHARS`]).
     pub fn prepare(
         &self,
         token: &ApiToken,
-        agent: &str,
+        agent: &HostedAgent,
         message: String,
         call: PublicCall,
     ) -> Result<PreparedTask> {
@@ -162,43 +177,15 @@ impl PublicAgents {
     }
 }
 
-#[async_trait]
-impl PublicEndpoint for PublicAgents {
-    /// 401 (no, unknown, revoked or expired token), 404 (agent not configured), 403 (scope
-    /// or access), 400 (body), then the task's own failures (503 degraded, 502 failed).
-    async fn message(&self, token: Option<&str>, agent: &str, body: &[u8]) -> Result<TaskResult> {
-        let token = self.authenticate(token).await?;
-        self.check(&token, agent)?;
-        let request: PublicMessage = serde_json::from_slice(body).map_err(|e| {
-            Error::invalid(
-                "invalid_body",
-                format!("Body must be JSON with a string `message`: {e}"),
-            )
-            .on("message")
-        })?;
-        let PublicContext { sender, chat_id } = request.context.unwrap_or_default();
-        let call = PublicCall {
-            channel: PUBLIC_API,
-            sender,
-            chat_id,
-        };
-        let task = self.prepare(&token, agent, request.message, call)?;
-        Ok(self.tasks.execute(task).await?)
-    }
-}
-
-/// Where the daemon listener serves the public-agent routes to split mode's public listener.
-pub const DAEMON_MESSAGES_ROUTE: &str = "/public/agents/{id}/messages";
+/// Where the daemon listener serves the task stream to split mode's public listener.
 pub const DAEMON_STREAM_ROUTE: &str = "/public/task/stream";
-/// Where the daemon listener serves the protocol front-ends (OpenAI, A2A, MCP) to split
-/// mode's public listener, each under its public path.
+/// Where the daemon listener serves the public-agent call and the protocol front-ends
+/// (OpenAI, A2A, MCP) to split mode's public listener, each under its public path.
 pub const DAEMON_PROTOCOLS_PREFIX: &str = "/public/protocol";
 
 /// Connecting to a daemon on the same host takes well under a millisecond; one that has not
 /// accepted within this is dead or wedged, and the caller should hear so within a second.
 const DAEMON_CONNECT_TIMEOUT: Duration = Duration::from_millis(800);
-/// Longer than any plugin deadline a call can wait on.
-const DAEMON_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The daemon of another process, reached over its loopback HTTP listener.
 pub struct RemoteDaemon {
@@ -216,17 +203,13 @@ impl RemoteDaemon {
         Self { http, base }
     }
 
-    /// `route` on the daemon, its `{id}` segment (if any) being `id`, percent-encoded.
-    fn url(&self, route: &str, id: Option<&str>) -> url::Url {
+    /// `route` on the daemon.
+    fn url(&self, route: &str) -> url::Url {
         let mut url = self.base.clone();
-        let segments = route.trim_start_matches('/').split('/');
         url.path_segments_mut()
             .expect("an http URL has path segments")
             .pop_if_empty()
-            .extend(segments.map(|s| match (s, id) {
-                ("{id}", Some(id)) => id,
-                _ => s,
-            }));
+            .extend(route.trim_start_matches('/').split('/'));
         url
     }
 
@@ -239,7 +222,7 @@ impl RemoteDaemon {
     ) -> Result<impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + use<>> {
         let mut request = self
             .http
-            .get(self.url(DAEMON_STREAM_ROUTE, None))
+            .get(self.url(DAEMON_STREAM_ROUTE))
             .header(reqwest::header::ACCEPT, "text/event-stream");
         if let Some(agent) = agent {
             request = request.query(&[("agent", agent)]);
@@ -248,7 +231,8 @@ impl RemoteDaemon {
         Ok(response.bytes_stream())
     }
 
-    /// A protocol front-end's request, `path_and_query` as the public listener received it,
+    /// A public-agent call or a protocol front-end's request, `path_and_query` as the public
+    /// listener received it,
     /// sent to the daemon under [`DAEMON_PROTOCOLS_PREFIX`]: the daemon's answer, whatever
     /// its status, as it comes (streams stay open); a daemon that does not answer is a 502.
     pub async fn forward(
@@ -302,18 +286,4 @@ async fn send(
         .as_str()
         .unwrap_or("The daemon refused the call");
     Err(Error::new(kind, "daemon_refused", detail))
-}
-
-#[async_trait]
-impl PublicEndpoint for RemoteDaemon {
-    async fn message(&self, token: Option<&str>, agent: &str, body: &[u8]) -> Result<TaskResult> {
-        let request = self
-            .http
-            .post(self.url(DAEMON_MESSAGES_ROUTE, Some(agent)))
-            .timeout(DAEMON_CALL_TIMEOUT)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec());
-        let response = send(request, token).await?;
-        response.json().await.map_err(unreachable)
-    }
 }

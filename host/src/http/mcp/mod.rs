@@ -123,7 +123,7 @@ async fn post_mcp(
 ) -> Response {
     let (mut parts, body) = request.into_parts();
     // NB: before the credential, as on every body route of the front-ends (see
-    // `raw_body`); read whole here, in our shape, rather than by the SDK in its own.
+    // `LateJson`); read whole here, in our shape, rather than by the SDK in its own.
     let Ok(body) = axum::body::to_bytes(body, state.body_limit).await else {
         let limit = state.body_limit;
         return ApiError::TooLarge { limit }.into_response();

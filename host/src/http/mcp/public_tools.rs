@@ -76,7 +76,7 @@ async fn ask_agent(state: &AppState, token: &ApiToken, args: JsonObject) -> Outc
         chat_id,
     } = arguments(args)?;
     let agents = &state.public_agents;
-    agents.check(token, &agent)?;
+    let agent = agents.check(token, &agent)?;
     let call = PublicCall {
         channel: MCP,
         sender: None,
