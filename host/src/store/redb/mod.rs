@@ -113,10 +113,11 @@ impl RedbStore {
     }
 
     /// Runs `op` in the next group commit; resolves once it is durable (or failed alone).
+    /// `op` may run more than once, each time in a new transaction (see `writer`).
     async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
+        F: FnMut(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
     {
         self.writer.write(op).await
     }
@@ -169,8 +170,8 @@ impl Store for RedbStore {
     async fn ensure_hosted_agents(&self, agents: Vec<Agent>) -> Result<()> {
         self.write(move |txn, _| {
             agents
-                .into_iter()
-                .try_for_each(|agent| accounts::ensure_hosted_agent(txn, agent))
+                .iter()
+                .try_for_each(|agent| accounts::ensure_hosted_agent(txn, agent.clone()))
         })
         .await
     }
@@ -197,12 +198,12 @@ impl Store for RedbStore {
 
     async fn set_webhook(&self, agent: &str, url: Option<String>) -> Result<Agent> {
         let id = agent.to_owned();
-        self.write(move |txn, _| accounts::set_webhook(txn, &id, url))
+        self.write(move |txn, _| accounts::set_webhook(txn, &id, url.clone()))
             .await
     }
 
     async fn record_last_seen(&self, seen: Vec<(AgentId, DateTime<Utc>)>) -> Result<()> {
-        self.write(move |txn, _| accounts::record_last_seen(txn, seen))
+        self.write(move |txn, _| accounts::record_last_seen(txn, seen.clone()))
             .await
     }
 
@@ -218,7 +219,7 @@ impl Store for RedbStore {
 
     async fn accept_invite(&self, code: &str, connection: Connection) -> Result<Connection> {
         let code = code.to_owned();
-        self.write(move |txn, _| connections::accept_invite(txn, &code, connection))
+        self.write(move |txn, _| connections::accept_invite(txn, &code, connection.clone()))
             .await
     }
 
@@ -270,7 +271,7 @@ impl Store for RedbStore {
     }
 
     async fn send_message(&self, new: NewMessage) -> Result<Sent> {
-        self.write(move |txn, wakes| messages::send_message(txn, wakes, new))
+        self.write(move |txn, wakes| messages::send_message(txn, wakes, new.clone()))
             .await
     }
 
@@ -404,7 +405,8 @@ impl Store for RedbStore {
     }
 
     async fn insert_a2a_task(&self, task: A2aTask) -> Result<A2aTask> {
-        self.write(move |txn, _| a2a::insert_task(txn, task)).await
+        self.write(move |txn, _| a2a::insert_task(txn, task.clone()))
+            .await
     }
 
     async fn update_a2a_task(&self, task: A2aTask) -> Result<()> {
@@ -432,17 +434,17 @@ mod tests {
     use super::*;
     use crate::notify::LocalNotifier;
     use crate::store::outbox::Outbox;
-    use crate::store::{MemoryQuota, Page};
+    use crate::store::{MemoryQuota, Page, Rejection};
     use redb::StorageBackend;
     use redb::backends::InMemoryBackend;
     use std::sync::{Condvar, Mutex};
     use std::time::Duration;
 
-    /// An in-memory file whose fsync waits while the gate is shut: a disk caught mid-sync.
+    /// An in-memory file whose fsyncs wait for the gate's permits: a disk caught mid-sync.
     #[derive(Debug, Default)]
     struct GatedDisk {
         file: InMemoryBackend,
-        gate: Arc<(Mutex<bool>, Condvar)>,
+        gate: Arc<(Mutex<u64>, Condvar)>,
     }
 
     impl StorageBackend for GatedDisk {
@@ -456,9 +458,11 @@ mod tests {
             self.file.set_len(len)
         }
         fn sync_data(&self) -> std::result::Result<(), std::io::Error> {
-            let (shut, opened) = &*self.gate;
-            let shut = shut.lock().unwrap();
-            drop(opened.wait_while(shut, |shut| *shut).unwrap());
+            let (permits, granted) = &*self.gate;
+            let mut permits = granted
+                .wait_while(permits.lock().unwrap(), |permits| *permits == 0)
+                .unwrap();
+            *permits -= 1;
             self.file.sync_data()
         }
         fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<(), std::io::Error> {
@@ -466,59 +470,156 @@ mod tests {
         }
     }
 
-    fn set_gate(gate: &(Mutex<bool>, Condvar), shut: bool) {
-        *gate.0.lock().unwrap() = shut;
+    /// Lets `syncs` more fsyncs through (`u64::MAX`: all of them).
+    fn grant(gate: &(Mutex<u64>, Condvar), syncs: u64) {
+        let mut permits = gate.0.lock().unwrap();
+        *permits = permits.saturating_add(syncs);
         gate.1.notify_all();
     }
 
-    /// A read that can see a committed but not yet durable write does not answer until the
-    /// write is durable (issue 11, item 10): acting on it could not be undone by a crash.
+    /// Opens the gate for good when dropped, so a failing test ends instead of leaving the
+    /// store's writer (joined on drop) waiting in an fsync.
+    struct OpenOnDrop(Arc<(Mutex<u64>, Condvar)>);
+
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            grant(&self.0, u64::MAX);
+        }
+    }
+
+    /// Waits up to 5 s for `done`.
+    async fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Group commit (issues 11 and 16): a write is not acknowledged before its fsync, and
+    /// a read never answers with a write a crash could undo, yet does not wait for an fsync
+    /// of writes it cannot see. A job failing in a batch rolls back alone, its half-done
+    /// writes included; the jobs before and after it in the batch are committed, and while
+    /// their commit is not yet durable a read that can see it waits for the fsync.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn reads_answer_only_once_what_they_saw_is_durable() {
+    async fn batches_are_durable_before_anyone_sees_them_and_a_failure_rolls_back_alone() {
         let disk = GatedDisk::default();
         let gate = disk.gate.clone();
+        grant(&gate, u64::MAX);
         let db = Database::builder().create_with_backend(disk).unwrap();
         let store =
             Arc::new(RedbStore::with_database(db, Arc::new(LocalNotifier::default())).unwrap());
-        set_gate(&gate, true);
+        *gate.0.lock().unwrap() = 0;
+        let _open = OpenOnDrop(gate.clone());
         let quota = MemoryQuota {
             per_agent: 10,
             per_conversation: 10,
         };
-        let writing = tokio::spawn({
+        let set = |agent: &'static str| {
             let store = store.clone();
-            async move { store.memory_set("ada", "c", "k", "v", quota).await }
-        });
-        // The write is committed (visible to a bare snapshot) while its fsync is held.
-        let visible = || {
-            let txn = store.db.begin_read().unwrap();
-            memory::get(&txn, "ada", "k").unwrap().is_some()
+            tokio::spawn(async move { store.memory_set(agent, "c", "k", "v", quota).await })
         };
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !visible() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the write was committed"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let visible = |agent: &str| {
+            let txn = store.db.begin_read().unwrap();
+            memory::get(&txn, agent, "k").unwrap().is_some()
+        };
+
+        // A batch of one, held in its fsync: nobody sees it, and reads do not wait for it.
+        let first = set("ada");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!first.is_finished(), "not acknowledged before its fsync");
+        let started = std::time::Instant::now();
+        assert_eq!(store.memory_get("ada", "k").await.unwrap(), None);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the read did not wait"
+        );
+
+        // Queued behind it, so taken as one batch: a write, one that fails half-way (its
+        // thread is indexed under its connection before the connection is found missing),
+        // another write.
+        let before = set("bob");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let failing = tokio::spawn({
+            let store = store.clone();
+            let now = Utc::now();
+            let thread = Thread {
+                id: "thread".into(),
+                connection_id: "no-such-connection".into(),
+                subject: "s".into(),
+                status: "active".into(),
+                created_at: now,
+                last_message_at: now,
+            };
+            let message = Message {
+                id: "message".into(),
+                thread_id: thread.id.clone(),
+                from_agent_id: "bob".into(),
+                to_agent_id: "cy".into(),
+                message_type: MessageType::Text,
+                category: None,
+                content: "hi".into(),
+                status: MessageStatus::Sent,
+                created_at: now,
+                acknowledged_at: None,
+                permission: None,
+            };
+            async move {
+                let new = NewMessage {
+                    message,
+                    new_thread: Some(thread),
+                    idempotency: None,
+                };
+                store.send_message(new).await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let after = set("cy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        // The first fsync goes through; the batch's own is held.
+        grant(&gate, 1);
+        let synced = tokio::time::timeout(Duration::from_secs(5), first).await;
+        synced.expect("one fsync per batch").unwrap().unwrap();
+        // The failure made the writes before it commit without an fsync (then replayed):
+        // visible to a bare snapshot, but a store read that sees them waits.
+        eventually("bob's write was committed", || visible("bob")).await;
         let reading = tokio::spawn({
             let store = store.clone();
-            async move { store.memory_get("ada", "k").await }
+            async move { store.memory_get("bob", "k").await }
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!reading.is_finished(), "the read waits for the fsync");
         assert!(
-            !writing.is_finished(),
+            !before.is_finished(),
             "the write is not acknowledged before it"
         );
+        assert!(!after.is_finished());
 
-        set_gate(&gate, false);
+        grant(&gate, u64::MAX);
         assert_eq!(reading.await.unwrap().unwrap().as_deref(), Some("v"));
-        writing.await.unwrap().unwrap();
+        before.await.unwrap().unwrap();
+        after.await.unwrap().unwrap();
+        let refused = failing.await.unwrap().unwrap_err();
+        assert!(
+            matches!(refused, StoreError::Rejected(Rejection::NotFound)),
+            "{refused:?}"
+        );
+        assert_eq!(
+            store.memory_get("cy", "k").await.unwrap().as_deref(),
+            Some("v")
+        );
+        assert!(
+            store
+                .threads_of("no-such-connection")
+                .await
+                .unwrap()
+                .is_empty(),
+            "the failed job's half-done write was rolled back"
+        );
         // With nothing in flight, reads answer at once.
         let started = std::time::Instant::now();
-        store.memory_get("ada", "k").await.unwrap();
+        store.memory_get("bob", "k").await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 

@@ -211,7 +211,7 @@ impl Outbox for RedbStore {
         }
         self.write(move |txn, _| {
             let mut secrets = txn.open_table(WEBHOOK_SECRETS)?;
-            let secret = match replace {
+            let secret = match replace.clone() {
                 Some(secret) => secret,
                 // Made on first use; a concurrent first use may have made it meanwhile.
                 None => match secrets.get(agent.as_str())? {
@@ -313,7 +313,7 @@ impl Outbox for RedbStore {
                 return Ok(());
             }
             let was = d.next_attempt_at;
-            outcome.apply(d, at);
+            outcome.clone().apply(d, at);
             move_due(txn, d, was, d.next_attempt_at)?;
             put_json(&mut deliveries, &id, &stored)
         })
