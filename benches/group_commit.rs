@@ -20,7 +20,7 @@
 mod common;
 
 use agentx::notify::LocalNotifier;
-use agentx::store::redb::RedbStore;
+use agentx::store::RedbStore;
 use agentx::store::{MemoryQuota, Store};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use futures::future::try_join_all;

@@ -19,7 +19,7 @@ use agentx::notify::LocalNotifier;
 use agentx::plugins::log::PluginLog;
 use agentx::plugins::types::{Channel, Decision, Level, Message, PolicyRequest, RequestContext};
 use agentx::plugins::{AgentGrant, HostServices, PluginRuntime, PluginSource, engine};
-use agentx::store::redb::RedbStore;
+use agentx::store::RedbStore;
 use criterion::{Criterion, criterion_group};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

@@ -14,10 +14,8 @@ mod common;
 
 use agentx::clock::SystemClock;
 use agentx::config::{Config, ConnectionConfig};
-use agentx::http::RateLimit;
-use agentx::http::rate_limit::{self, Identity, Limits, Proof};
+use agentx::layers::{self, Connections, Identity, Limits, Proof, RateLimit};
 use agentx::server::{self, Secrets};
-use agentx::transport::{self, Connections};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Json};
@@ -74,7 +72,7 @@ fn behind_the_limiter(router: Router) -> Router {
     });
     router.layer(axum::middleware::from_fn_with_state(
         limits,
-        rate_limit::enforce,
+        layers::enforce,
     ))
 }
 
@@ -116,7 +114,7 @@ async fn serve_handler(ours: bool, stop: &CancellationToken) -> String {
     let stop = stop.clone();
     if ours {
         let connections = Connections::new((&ConnectionConfig::default()).into());
-        tokio::spawn(transport::serve(listener, router, connections, stop));
+        tokio::spawn(layers::serve(listener, router, connections, stop));
     } else {
         let app = router.into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move {

@@ -253,7 +253,7 @@ fn main() -> anyhow::Result<()> {
                 .map(drop)
         }
         Command::Mcp { url, key } => runtime
-            .block_on(agentx::http::mcp::bridge(
+            .block_on(agentx::mcp_stdio_bridge(
                 &url,
                 &key,
                 tokio::io::stdin(),
@@ -319,14 +319,14 @@ async fn migrate(from: &Path, url: &str) -> anyhow::Result<()> {
     use agentx::store::copy::{self, Counts};
     let notifier: Arc<dyn agentx::notify::Notifier> =
         Arc::new(agentx::notify::LocalNotifier::default());
-    let source = agentx::store::redb::RedbStore::open_existing(from, notifier.clone())
-        .with_context(|| {
+    let source =
+        agentx::store::RedbStore::open_existing(from, notifier.clone()).with_context(|| {
             format!(
                 "cannot open the store in {} (stop the server running on it first)",
                 from.display()
             )
         })?;
-    let target = agentx::store::postgres::PgStore::open(url, notifier)
+    let target = agentx::store::PgStore::open(url, notifier)
         .await
         .context("cannot open the PostgreSQL database")?;
     let summary = |counts: &Counts| {
@@ -397,7 +397,7 @@ fn restore(file: &Path, data_dir: &Path, force: bool) -> anyhow::Result<()> {
         "{} is not empty: pass --force to replace the store it holds",
         data_dir.display()
     );
-    agentx::store::redb::RedbStore::restore(file, data_dir, force)
+    agentx::store::RedbStore::restore(file, data_dir, force)
         .with_context(|| format!("cannot restore {}", file.display()))?;
     println!("{}", json!({"restored": file, "data_dir": data_dir}));
     Ok(())

@@ -65,10 +65,6 @@ impl Reloader {
         }
     }
 
-    pub fn source(&self) -> Option<&PathBuf> {
-        self.source.as_ref()
-    }
-
     /// Re-reads the config file and applies its agents. A file that does not parse changes
     /// nothing.
     pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {

@@ -689,7 +689,7 @@ async fn a_node_refuses_a_schema_newer_than_it_knows() {
         return;
     };
     let notifier = std::sync::Arc::new(agentx::notify::LocalNotifier::default());
-    agentx::store::postgres::PgStore::open(&nodes.url, notifier)
+    agentx::store::PgStore::open(&nodes.url, notifier)
         .await
         .expect("a fresh database is migrated");
     let (client, connection) = tokio_postgres::connect(&nodes.url, tokio_postgres::NoTls)

@@ -602,7 +602,7 @@ async fn committed_components_match_the_wit() {
     use agentx::plugins::runtime::AgentGrant;
     use agentx::plugins::{HostServices, PluginRuntime, PluginSource};
     let data = tempfile::tempdir().unwrap();
-    let store = agentx::store::redb::RedbStore::open(
+    let store = agentx::store::RedbStore::open(
         data.path(),
         std::sync::Arc::new(agentx::notify::LocalNotifier::default()),
     )

@@ -4,7 +4,9 @@
 
 use crate::common::{TestAgent, TestServer, eventually};
 use agentx::config::Config;
-use agentx::webhooks::signature::{self, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
+use agentx::webhook_signature::{
+    self as signature, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -7,5 +7,5 @@ mod jwt;
 pub mod tokens;
 
 pub use admin::{AdminCheck, AdminKey};
-pub use jwt::{Claims, SessionTokens};
+pub use jwt::SessionTokens;
 pub use tokens::Tokens;

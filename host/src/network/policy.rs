@@ -34,7 +34,3 @@ pub trait ContractPolicy: Send + Sync + 'static {
     fn presets(&self) -> Vec<Contract>;
     async fn decide(&self, request: PolicyRequest) -> Result<Decision>;
 }
-
-/// The reason given when the recipient's side refuses a category. Deliberately vague: the
-/// sender learns that it failed, not what the recipient's settings are.
-pub const UNDELIVERABLE: &str = "Message could not be delivered";

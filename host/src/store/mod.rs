@@ -12,8 +12,10 @@
 
 pub mod copy;
 pub mod outbox;
-pub mod postgres;
-pub mod redb;
+mod postgres;
+mod redb;
+pub use postgres::{PgNotifier, PgStore};
+pub use redb::RedbStore;
 
 use crate::error::Source;
 use crate::model::*;

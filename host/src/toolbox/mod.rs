@@ -18,8 +18,8 @@ mod watch;
 use agentx::clock::SystemClock;
 use agentx::notify::LocalNotifier;
 use agentx::plugins::{Capability, HostServices, PluginRuntime};
+use agentx::store::RedbStore;
 use agentx::store::Store;
-use agentx::store::redb::RedbStore;
 use anyhow::Context;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -92,7 +92,7 @@ impl Sandbox {
                 store: store.clone(),
                 clock: Arc::new(SystemClock),
                 // As the server: plugins reach private addresses only by listing them.
-                http: agentx::outbound::client_builder(true).build()?,
+                http: agentx::toolbox::outbound_client(true).build()?,
             },
             // As a server with the default configuration (a --repl session can degrade it).
             agentx::config::PluginHealthConfig::default().policy(),

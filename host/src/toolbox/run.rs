@@ -8,11 +8,11 @@
 use super::{Sandbox, manifest_path, ms, parse_capability};
 use agentx::clock::SystemClock;
 use agentx::config::{AgentConfig, Config};
-use agentx::hosted::HostedAgents;
 use agentx::plugins::log::PluginLog;
 use agentx::plugins::manifest::World;
 use agentx::plugins::{Capability, Manifest};
-use agentx::tasks::{ChatOwner, PUBLIC_API, TaskContext, Tasks};
+use agentx::toolbox::HostedAgents;
+use agentx::toolbox::{ChatOwner, PUBLIC_API, TaskContext, Tasks};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;

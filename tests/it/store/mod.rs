@@ -30,7 +30,7 @@ pub struct Backend {
 async fn redb() -> Option<Backend> {
     let dir = tempfile::tempdir().unwrap();
     let notifier = Arc::new(LocalNotifier::default());
-    let store = agentx::store::redb::RedbStore::open(dir.path(), notifier.clone()).unwrap();
+    let store = agentx::store::RedbStore::open(dir.path(), notifier.clone()).unwrap();
     Some(Backend {
         store: Arc::new(store),
         notifier,
@@ -43,7 +43,7 @@ async fn redb() -> Option<Backend> {
 async fn postgres() -> Option<Backend> {
     let url = crate::common::postgres::database().await?;
     let notifier = Arc::new(LocalNotifier::default());
-    let store = agentx::store::postgres::PgStore::open(&url, notifier.clone())
+    let store = agentx::store::PgStore::open(&url, notifier.clone())
         .await
         .unwrap();
     Some(Backend {

@@ -19,7 +19,7 @@ mod bridge;
 mod network_tools;
 mod public_tools;
 
-pub use bridge::{BridgeError, bridge};
+pub use bridge::bridge;
 
 use super::AppState;
 use super::error::{ApiError, status_of};

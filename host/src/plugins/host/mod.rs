@@ -144,7 +144,7 @@ mod testing {
     use super::*;
     use crate::clock::SystemClock;
     use crate::notify::LocalNotifier;
-    use crate::store::redb::RedbStore;
+    use crate::store::RedbStore;
 
     pub(super) struct Harness {
         pub state: CallState,

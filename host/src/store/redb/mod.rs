@@ -36,8 +36,6 @@ mod tables;
 mod tokens;
 mod writer;
 
-pub use tables::SCHEMA_VERSION;
-
 /// The database file's name in its data directory.
 const FILE_NAME: &str = "agentx.redb";
 
