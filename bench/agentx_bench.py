@@ -219,8 +219,10 @@ def wrk(url, connections=64, seconds=10, threads=2, script=None, env=None):
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "errors": errors,
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "p50_ms": _ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99_ms": _ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        # Anchored: the Thread Stats lines' "+/- Stdev" column (e.g. "68.50%") ends in "50%"
+        # too, followed by the next line's "Req/Sec".
+        "p50_ms": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        "p99_ms": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
         "connections": connections,
         "seconds": seconds,
     }
