@@ -217,8 +217,7 @@ struct World {
 async fn world() -> (World, Vec<Route>) {
     let srv = TestServer::start_with(|c: &mut Config| {
         // The fuzzer is one client sending thousands of requests as fast as it can.
-        c.server.rate_limit.per_second = 1_000_000.try_into().unwrap();
-        c.server.rate_limit.burst = 1_000_000.try_into().unwrap();
+        crate::common::rate_limit(c, 1_000_000, 1_000_000);
         // Its made-up credentials and registrations would otherwise spend the address's
         // budgets within a run, and every later unproven body would be a 429 that never
         // reached its handler.

@@ -64,8 +64,7 @@ async fn default_body_limit_is_256_kib() {
 async fn rate_limit_is_per_credential() {
     let burst = 10;
     let srv = TestServer::start_with(|c| {
-        c.server.rate_limit.per_second = NonZeroU32::new(1).unwrap();
-        c.server.rate_limit.burst = NonZeroU32::new(burst).unwrap();
+        crate::common::rate_limit(c, 1, burst);
     })
     .await;
     // Registration is keyed by address: two of the ten allowed.

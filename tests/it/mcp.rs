@@ -9,7 +9,6 @@ use crate::common::{
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 /// How long one client script may run: a few tool calls, one long-poll cut short.
@@ -532,8 +531,7 @@ async fn get_mcp_is_method_not_allowed() {
 #[tokio::test]
 async fn mcp_requests_are_rate_limited_per_key() {
     let srv = TestServer::start_with(|c| {
-        c.server.rate_limit.per_second = NonZeroU32::new(1).unwrap();
-        c.server.rate_limit.burst = NonZeroU32::new(3).unwrap();
+        crate::common::rate_limit(c, 1, 3);
     })
     .await;
     let alice = srv.register("alice").await;

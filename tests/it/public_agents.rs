@@ -8,7 +8,6 @@ use crate::common::{
 use agentx::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 /// Every status of the public endpoint, in the contract's order of checks: 401 before 404
@@ -120,8 +119,7 @@ async fn public_endpoint_checks_in_order() {
 async fn public_calls_are_rate_limited_in_their_error_shape() {
     let burst = 3;
     let limit = |c: &mut Config| {
-        c.server.rate_limit.per_second = NonZeroU32::new(1).unwrap();
-        c.server.rate_limit.burst = NonZeroU32::new(burst).unwrap();
+        crate::common::rate_limit(c, 1, burst);
     };
     let srv = TestServer::start_with(|c| {
         agents(c);

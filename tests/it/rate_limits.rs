@@ -64,8 +64,7 @@ async fn made_up_credentials_share_their_address_budget() {
 async fn respaced_keys_share_one_budget() {
     let burst = 10;
     let srv = TestServer::start_with(|c| {
-        c.server.rate_limit.per_second = NonZeroU32::new(1).unwrap();
-        c.server.rate_limit.burst = NonZeroU32::new(burst).unwrap();
+        crate::common::rate_limit(c, 1, burst);
     })
     .await;
     let ada = srv.register("ada").await;
@@ -163,8 +162,7 @@ async fn registrations_are_capped_per_address() {
 /// A server allowing one request a second with a burst of five, trusting `proxies`.
 async fn small_budget_server(proxies: Option<serde_json::Value>) -> TestServer {
     TestServer::start_with(|c| {
-        c.server.rate_limit.per_second = NonZeroU32::new(1).unwrap();
-        c.server.rate_limit.burst = NonZeroU32::new(5).unwrap();
+        crate::common::rate_limit(c, 1, 5);
         if let Some(proxies) = proxies {
             c.server.trusted_proxies = serde_json::from_value::<TrustedProxies>(proxies).unwrap();
         }
@@ -200,8 +198,7 @@ async fn protocol_front_ends_charge_the_proven_token() {
     let burst = 12;
     let srv = TestServer::start_with(|c| {
         crate::common::agents(c);
-        c.server.rate_limit.per_second = NonZeroU32::new(1).unwrap();
-        c.server.rate_limit.burst = NonZeroU32::new(burst).unwrap();
+        crate::common::rate_limit(c, 1, burst);
         c.server.rate_limit.failed_auth_per_minute = NonZeroU32::new(3).unwrap();
     })
     .await;

@@ -67,8 +67,7 @@ async fn reload_under_load_drops_nothing() {
                 &json!({"live": {"responder": "plugin", "access": "public"}}),
             );
             // Clients here call as fast as replies come; the limiter is not under test.
-            c.server.rate_limit.per_second = 100_000.try_into().unwrap();
-            c.server.rate_limit.burst = 100_000.try_into().unwrap();
+            crate::common::rate_limit(c, 100_000, 100_000);
         })
         .await,
     );

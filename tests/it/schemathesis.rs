@@ -29,8 +29,7 @@ async fn schemathesis_finds_the_openapi_document_exact() {
         // Thousands of requests from one address, many with made-up or no credentials:
         // what is tested here is the document, not the limiter.
         let plenty = NonZeroU32::new(1_000_000).unwrap();
-        c.server.rate_limit.per_second = plenty;
-        c.server.rate_limit.burst = plenty;
+        crate::common::rate_limit(c, plenty.get(), plenty.get());
         c.server.rate_limit.failed_auth_per_minute = plenty;
         c.server.limits.registrations_per_hour = plenty;
     })

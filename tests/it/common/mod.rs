@@ -377,6 +377,12 @@ pub fn assert_error(reply: &(StatusCode, Value), status: StatusCode, field: Opti
     }
 }
 
+/// Sets `config`'s request rate per credential: `per_second` refilling a bucket of `burst`.
+pub fn rate_limit(config: &mut Config, per_second: u32, burst: u32) {
+    config.server.rate_limit.per_second = per_second.try_into().expect("a rate above 0");
+    config.server.rate_limit.burst = burst.try_into().expect("a burst above 0");
+}
+
 /// The secrets every test server gets unless it asks for others: the admin key [`ADMIN_KEY`].
 pub fn test_secrets() -> Secrets {
     Secrets {
