@@ -4,6 +4,7 @@
 mod a2a;
 mod accounts;
 mod admin;
+mod bench_run;
 mod bounded_input;
 mod chats;
 mod cli;
