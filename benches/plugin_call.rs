@@ -141,6 +141,7 @@ fn benches(c: &mut Criterion) {
             store: Arc::new(store),
             clock: Arc::new(SystemClock),
             http: reqwest::Client::new(),
+            turns_in_flight: Default::default(),
         },
         agentx::plugins::health::HealthPolicy::default(),
     )

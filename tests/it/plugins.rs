@@ -613,6 +613,7 @@ async fn committed_components_match_the_wit() {
             store: std::sync::Arc::new(store),
             clock: std::sync::Arc::new(agentx::clock::SystemClock),
             http: reqwest::Client::new(),
+            turns_in_flight: Default::default(),
         },
         agentx::plugins::health::HealthPolicy::default(),
     )

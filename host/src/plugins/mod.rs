@@ -26,6 +26,6 @@ pub mod runtime;
 
 pub use bindings::types;
 pub use cache::CacheOutcome;
-pub use host::HostServices;
+pub use host::{HostServices, TurnsInFlight};
 pub use manifest::{Capability, Manifest};
 pub use runtime::{AgentGrant, PluginError, PluginRuntime, PolicyPlugin, ResponderPlugin};

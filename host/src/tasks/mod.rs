@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind};
 use crate::hosted::{HostedAgent, HostedAgents};
 use crate::model::{ChatRole, ChatTurn};
 use crate::network::validate::{MAX_NAME_CHARS, bounded};
-use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin};
+use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin, TurnsInFlight};
 use crate::store::{Store, StoreError};
 use events::{EventKind, TaskEvent, TaskEvents, TaskMeta};
 use public::MAX_CHAT_ID_CHARS;
@@ -147,6 +147,8 @@ pub struct Tasks {
     runtime: Arc<PluginRuntime>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// The runtime's: where a running call's turns are until they are stored.
+    turns_in_flight: Arc<TurnsInFlight>,
     events: TaskEvents,
 }
 
@@ -156,12 +158,14 @@ impl Tasks {
         runtime: Arc<PluginRuntime>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        turns_in_flight: Arc<TurnsInFlight>,
     ) -> Self {
         Self {
             hosted,
             runtime,
             store,
             clock,
+            turns_in_flight,
             events: TaskEvents::default(),
         }
     }
@@ -226,7 +230,11 @@ impl Tasks {
     }
 
     /// Runs a prepared task in its chat session: the message becomes a turn, the
-    /// responder answers, the answer becomes a turn.
+    /// responder answers, the answer becomes a turn. Both turns are stored in one durable
+    /// write once the call has ended (the message alone if there is no answer), before the
+    /// result is returned; during the call, `history` sees the message from
+    /// [`TurnsInFlight`], as it sees the current message of a network thread. NB: a crash
+    /// during the call loses that unanswered turn (its caller got no answer either).
     pub async fn execute(&self, task: PreparedTask) -> Result<TaskResult, TaskError> {
         let PreparedTask {
             meta,
@@ -245,38 +253,30 @@ impl Tasks {
             content,
             at,
         };
-        let mut incoming: Vec<ChatTurn> = earlier
+        let mut turns: Vec<ChatTurn> = earlier
             .into_iter()
             .map(|(role, content)| turn(role, content))
             .collect();
-        incoming.push(turn(ChatRole::Incoming, message.clone()));
-        // NB: the incoming turn is stored before the call, so `history` includes it, as it
-        // includes the current message of a network thread.
-        if let Err(e) = self
-            .store
-            .append_chat(&meta.agent, &session, incoming)
-            .await
-        {
-            self.publish(&meta, EventKind::Start, None, None);
-            self.publish(&meta, EventKind::Error, None, Some(e.to_string()));
-            return Err(e.into());
-        }
+        turns.push(turn(ChatRole::Incoming, message.clone()));
+        let held = self
+            .turns_in_flight
+            .hold(&meta.agent, &session, turns.clone());
         let (context, request) = request::from_chat(&meta, &session, message, at);
         let reply = self
             .observe(&meta, self.runtime.respond(&responder, context, request))
-            .await
-            .map_err(TaskError::Plugin)?;
-        if let Some(content) = &reply {
-            let outgoing = ChatTurn {
+            .await;
+        if let Ok(Some(content)) = &reply {
+            turns.push(ChatTurn {
                 role: ChatRole::Outgoing,
                 sender: meta.agent.clone(),
                 content: content.clone(),
                 at: self.clock.now(),
-            };
-            self.store
-                .append_chat(&meta.agent, &session, vec![outgoing])
-                .await?;
+            });
         }
+        let stored = self.store.append_chat(&meta.agent, &session, turns).await;
+        drop(held);
+        let reply = reply.map_err(TaskError::Plugin)?;
+        stored?;
         Ok(TaskResult {
             content: reply.unwrap_or_default(),
             task_id: meta.task_id,

@@ -105,6 +105,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         sandbox.runtime.clone(),
         sandbox.store.clone(),
         Arc::new(SystemClock),
+        sandbox.turns_in_flight.clone(),
     );
     let session = Session {
         tasks,

@@ -2,10 +2,75 @@
 //! a chat session), at most [`MAX_HISTORY_TURNS`].
 
 use super::{CallState, Outcome, Session, bounded, store_failed};
+use crate::model::ChatTurn;
 use crate::plugins::bindings::responder::agentx::plugin::history;
 use crate::plugins::manifest::Capability;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 const MAX_HISTORY_TURNS: u32 = 100;
+
+/// The turns of chat calls still running: a chat task stores its message together with the
+/// reply, in one durable write once the call has ended (one write per call, not two), and
+/// `history` sees them meanwhile as if they were stored. NB: so a crash during a call loses
+/// that call's unanswered turn; and a concurrent call of the same session may, for the
+/// instant between that write's commit and [`Held`]'s drop, see its turns twice.
+#[derive(Default)]
+pub struct TurnsInFlight {
+    /// By agent and chat session: each running call's turns, under the call's number.
+    calls: Mutex<HashMap<(String, String), Vec<CallTurns>>>,
+    next: AtomicU64,
+}
+
+/// A running call's number and turns.
+type CallTurns = (u64, Vec<ChatTurn>);
+
+/// A call's turns in [`TurnsInFlight`], until this is dropped.
+pub struct Held {
+    turns: Arc<TurnsInFlight>,
+    key: (String, String),
+    call: u64,
+}
+
+impl TurnsInFlight {
+    /// Shows `turns` of `agent`'s chat `session` to `history` until the guard is dropped.
+    pub fn hold(self: &Arc<Self>, agent: &str, session: &str, turns: Vec<ChatTurn>) -> Held {
+        let call = self.next.fetch_add(1, Ordering::Relaxed);
+        let key = (agent.to_owned(), session.to_owned());
+        let mut calls = self.calls.lock().expect("never poisoned");
+        calls.entry(key.clone()).or_default().push((call, turns));
+        Held {
+            turns: self.clone(),
+            key,
+            call,
+        }
+    }
+
+    /// The running calls' turns of `agent`'s chat `session`, oldest call first.
+    fn of(&self, agent: &str, session: &str) -> Vec<ChatTurn> {
+        let calls = self.calls.lock().expect("never poisoned");
+        let key = (agent.to_owned(), session.to_owned());
+        calls.get(&key).map_or_else(Vec::new, |running| {
+            running
+                .iter()
+                .flat_map(|(_, turns)| turns.iter().cloned())
+                .collect()
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut calls = self.turns.calls.lock().expect("never poisoned");
+        if let Some(running) = calls.get_mut(&self.key) {
+            running.retain(|(call, _)| *call != self.call);
+            if running.is_empty() {
+                calls.remove(&self.key);
+            }
+        }
+    }
+}
 
 impl history::Host for CallState {
     async fn recent(&mut self, limit: u32) -> Outcome<Vec<history::Turn>> {
@@ -18,12 +83,15 @@ impl history::Host for CallState {
         let thread = match self.conversation.session.clone() {
             Session::None => return Ok(Ok(Vec::new())),
             Session::Chat(chat) => {
+                let in_flight = self.services.turns_in_flight.of(&agent, &chat);
                 return Ok(bounded(async move {
-                    let turns = store
+                    let mut turns = store
                         .chat_turns(&agent, &chat, limit)
                         .await
                         .map_err(store_failed)?;
-                    Ok(turns.into_iter().map(Into::into).collect())
+                    turns.extend(in_flight);
+                    let skip = turns.len().saturating_sub(limit);
+                    Ok(turns.into_iter().skip(skip).map(Into::into).collect())
                 })
                 .await);
             }
@@ -107,6 +175,33 @@ mod tests {
             Err(HostError::Denied(_))
         ));
         assert!(h.logged_denial());
+    }
+
+    #[tokio::test]
+    async fn a_running_calls_turns_follow_the_stored_ones_until_it_ends() {
+        let mut h = call_state(&[Capability::History], Session::Chat("c".into()));
+        let store = h.state.services.store.clone();
+        store
+            .append_chat("agent-a", "c", vec![turn(0), turn(1)])
+            .await
+            .unwrap();
+        let in_flight = h.state.services.turns_in_flight.clone();
+        let held = in_flight.hold("agent-a", "c", vec![turn(2)]);
+        let elsewhere = in_flight.hold("agent-a", "other", vec![turn(9)]);
+
+        let contents = |turns: Vec<history::Turn>| -> Vec<String> {
+            turns.into_iter().map(|t| t.content).collect()
+        };
+        let seen = h.state.recent(10).await.unwrap().unwrap();
+        assert_eq!(contents(seen), ["turn 0", "turn 1", "turn 2"]);
+        let last = h.state.recent(1).await.unwrap().unwrap();
+        assert_eq!(contents(last), ["turn 2"]);
+
+        drop(held);
+        let seen = h.state.recent(10).await.unwrap().unwrap();
+        assert_eq!(contents(seen), ["turn 0", "turn 1"]);
+        drop(elsewhere);
+        assert!(in_flight.calls.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -31,6 +31,7 @@ mod memory;
 mod wasi;
 mod workspace;
 
+pub use history::TurnsInFlight;
 pub use limits::CallLimits;
 pub use wasi::GuestWasi;
 
@@ -43,6 +44,8 @@ pub struct HostServices {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub http: reqwest::Client,
+    /// Chat turns of running calls, not stored yet (the tasks' chat calls hold theirs).
+    pub turns_in_flight: Arc<TurnsInFlight>,
 }
 
 /// What an agent's plugin may reach, fixed when the plugin is loaded for that agent.
@@ -171,6 +174,7 @@ mod testing {
                 store: Arc::new(store),
                 clock: Arc::new(SystemClock),
                 http: reqwest::Client::new(),
+                turns_in_flight: Default::default(),
             },
             log: Arc::new(PluginLog::default()),
             wasi: None,
