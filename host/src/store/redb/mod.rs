@@ -443,6 +443,7 @@ mod tests {
     use crate::store::{MemoryQuota, Page, Rejection};
     use redb::StorageBackend;
     use redb::backends::InMemoryBackend;
+    use std::pin::Pin;
     use std::sync::{Condvar, Mutex};
     use std::time::Duration;
 
@@ -493,6 +494,22 @@ mod tests {
         }
     }
 
+    /// Polls `write` once, which queues its job for the writer (so jobs queue in the order
+    /// written here), and hands it back to be awaited.
+    fn queued<T>(
+        write: impl Future<Output = T> + Send + 'static,
+    ) -> Pin<Box<dyn Future<Output = T> + Send>> {
+        let mut write: Pin<Box<dyn Future<Output = T> + Send>> = Box::pin(write);
+        assert!(pending(&mut write), "a write waits for its fsync");
+        write
+    }
+
+    /// Whether `write` is still waiting (polled once, without a waker to call).
+    fn pending<T>(write: &mut Pin<Box<dyn Future<Output = T> + Send>>) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        write.as_mut().poll(&mut cx).is_pending()
+    }
+
     /// Waits up to 5 s for `done`.
     async fn eventually(what: &str, done: impl Fn() -> bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -523,7 +540,7 @@ mod tests {
         };
         let set = |agent: &'static str| {
             let store = store.clone();
-            tokio::spawn(async move { store.memory_set(agent, "c", "k", "v", quota).await })
+            queued(async move { store.memory_set(agent, "c", "k", "v", quota).await })
         };
         let visible = |agent: &str| {
             let txn = store.db.begin_read().unwrap();
@@ -531,9 +548,9 @@ mod tests {
         };
 
         // A batch of one, held in its fsync: nobody sees it, and reads do not wait for it.
-        let first = set("ada");
+        let mut first = set("ada");
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(!first.is_finished(), "not acknowledged before its fsync");
+        assert!(pending(&mut first), "not acknowledged before its fsync");
         let started = std::time::Instant::now();
         assert_eq!(store.memory_get("ada", "k").await.unwrap(), None);
         assert!(
@@ -544,9 +561,8 @@ mod tests {
         // Queued behind it, so taken as one batch: a write, one that fails half-way (its
         // thread is indexed under its connection before the connection is found missing),
         // another write.
-        let before = set("bob");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let failing = tokio::spawn({
+        let mut before = set("bob");
+        let failing = queued({
             let store = store.clone();
             let now = Utc::now();
             let thread = Thread {
@@ -579,14 +595,12 @@ mod tests {
                 store.send_message(new).await
             }
         });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let after = set("cy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut after = set("cy");
 
         // The first fsync goes through; the batch's own is held.
         grant(&gate, 1);
         let synced = tokio::time::timeout(Duration::from_secs(5), first).await;
-        synced.expect("one fsync per batch").unwrap().unwrap();
+        synced.expect("one fsync per batch").unwrap();
         // The failure made the writes before it commit without an fsync (then replayed):
         // visible to a bare snapshot, but a store read that sees them waits.
         eventually("bob's write was committed", || visible("bob")).await;
@@ -597,16 +611,16 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!reading.is_finished(), "the read waits for the fsync");
         assert!(
-            !before.is_finished(),
+            pending(&mut before),
             "the write is not acknowledged before it"
         );
-        assert!(!after.is_finished());
+        assert!(pending(&mut after));
 
         grant(&gate, u64::MAX);
         assert_eq!(reading.await.unwrap().unwrap().as_deref(), Some("v"));
-        before.await.unwrap().unwrap();
-        after.await.unwrap().unwrap();
-        let refused = failing.await.unwrap().unwrap_err();
+        before.await.unwrap();
+        after.await.unwrap();
+        let refused = failing.await.unwrap_err();
         assert!(
             matches!(refused, StoreError::Rejected(Rejection::NotFound)),
             "{refused:?}"
