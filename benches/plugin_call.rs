@@ -4,13 +4,15 @@
 //! between the two is meaningful).
 //!
 //! Every plugin call runs in a fresh instance (a new `Store`, instantiation from the
-//! plugin's `InstancePre`, the call, the store dropped), so a third bench in each group
-//! measures instantiation alone on the runtime's engine, to show how much of a call it is.
+//! plugin's `InstancePre`, the call, the store dropped), so each group also measures that
+//! same fresh instance and call in bare wasmtime (`bare wasmtime`: what the runtime's
+//! sandbox, limits and host costs on top of wasmtime itself), and instantiation alone on
+//! the runtime's engine, to show how much of a call it is.
 //!
-//!     cargo bench -p agentx --bench plugin_call
+//!     env -u RUST_BACKTRACE cargo bench -p agentx --bench plugin_call
 //!
-//! After criterion's report it prints each wasm / native ratio of this run. Results:
-//! benches/README.md.
+//! After criterion's report it prints each wasm / native and wasm / bare wasmtime ratio of
+//! this run. Results: benches/README.md.
 
 mod common;
 
@@ -25,7 +27,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Val};
 
 fn plugin_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -130,6 +132,66 @@ fn instance_pre(
     linker.instantiate_pre(&component).expect("instance pre")
 }
 
+/// The baseline for a whole call: the committed component in bare wasmtime. An engine of
+/// `Config::default()` (no pooling allocator, no epochs or fuel, no memory limiter), a
+/// `Linker` whose only import is `log` (the component calls it: pushed into a `PluginLog`,
+/// as in the native baseline; every other import traps and is never called), an
+/// `InstancePre` and the export resolved once; per call a fresh `Store` with no data,
+/// synchronous instantiation, the typed call, the store dropped.
+/// The `level` enum of WIT's `log` interface, as `PluginLog` names them.
+const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+
+struct Bare {
+    pre: InstancePre<()>,
+    export: ComponentExportIndex,
+}
+
+impl Bare {
+    fn new(
+        engine: &wasmtime::Engine,
+        source: &PluginSource,
+        export: &str,
+        log: Arc<PluginLog>,
+    ) -> Self {
+        let component = Component::new(engine, &source.bytes).expect("component compiles");
+        let mut linker = Linker::new(engine);
+        linker
+            .instance("agentx:plugin/log@0.1.0")
+            .expect("the log interface")
+            .func_new("log", move |_store, _ty, params: &[Val], _results| {
+                if let [Val::Enum(level), Val::String(message)] = params {
+                    let level = LOG_LEVELS.iter().find(|l| *l == level).unwrap_or(&"info");
+                    log.push(level, "plugin", message.clone());
+                }
+                Ok(())
+            })
+            .expect("define log");
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .expect("stub the other imports");
+        let export = component
+            .get_export_index(None, export)
+            .expect("the export");
+        Self {
+            pre: linker.instantiate_pre(&component).expect("instance pre"),
+            export,
+        }
+    }
+
+    fn call<P, R>(&self, params: P) -> R
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+        R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+    {
+        let mut store = wasmtime::Store::new(self.pre.engine(), ());
+        let instance = self.pre.instantiate(&mut store).expect("instantiate");
+        let func = instance
+            .get_typed_func::<P, R>(&mut store, &self.export)
+            .expect("typed export");
+        func.call(&mut store, params).expect("call")
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
@@ -169,6 +231,30 @@ fn benches(c: &mut Criterion) {
     let contracts_pre = instance_pre(&engine, &contracts_source);
     let echo_pre = instance_pre(&engine, &echo_source);
 
+    let bare_engine = wasmtime::Engine::default();
+    let bare_log = Arc::new(PluginLog::default());
+    let bare_contracts = Bare::new(&bare_engine, &contracts_source, "decide", bare_log.clone());
+    let bare_echo = Bare::new(&bare_engine, &echo_source, "respond", bare_log);
+    let bare_decide = |req: &PolicyRequest| {
+        bare_contracts
+            .call::<(&PolicyRequest,), (Decision,)>((req,))
+            .0
+    };
+    type Respond = Result<Option<agentx::plugins::types::Reply>, String>;
+    let bare_respond = |ctx: &RequestContext, msg: &Message| -> Option<String> {
+        let (reply,) = bare_echo.call::<(&RequestContext, &Message), (Respond,)>((ctx, msg));
+        reply.expect("echo answers").map(|r| r.content)
+    };
+    // The baseline answers as the runtime does.
+    assert_eq!(
+        format!("{:?}", bare_decide(&policy_request())),
+        format!("{:?}", native_decide(&policy_request(), &log))
+    );
+    assert_eq!(
+        bare_respond(&context(), &message()),
+        native_respond(&context(), &message(), &log)
+    );
+
     let mut group = c.benchmark_group("contracts decide");
     group
         .sample_size(20)
@@ -185,6 +271,9 @@ fn benches(c: &mut Criterion) {
                 .await
                 .expect("decide")
         })
+    });
+    group.bench_function("bare wasmtime", |b| {
+        b.iter(|| bare_decide(black_box(&policy_request())))
     });
     group.bench_function("wasm instantiate only", |b| {
         b.to_async(&rt)
@@ -209,6 +298,9 @@ fn benches(c: &mut Criterion) {
                 .expect("respond")
         })
     });
+    group.bench_function("bare wasmtime", |b| {
+        b.iter(|| bare_respond(&context(), black_box(&message())))
+    });
     group.bench_function("wasm instantiate only", |b| {
         b.to_async(&rt)
             .iter(|| instantiate_only(&engine, &echo_pre))
@@ -223,6 +315,7 @@ fn summary(estimates: &common::Estimates) {
         let native = estimates.ns(&[group, "native (baseline)"]);
         let wasm = estimates.ns(&[group, "wasm"]);
         let instantiate = estimates.ns(&[group, "wasm instantiate only"]);
+        let bare = estimates.ns(&[group, "bare wasmtime"]);
         if let (Some(native), Some(wasm)) = (native, wasm) {
             let mut line = format!(
                 "  {group}: native {}, wasm {}: x{:.0}",
@@ -230,6 +323,13 @@ fn summary(estimates: &common::Estimates) {
                 common::human(wasm),
                 wasm / native
             );
+            if let Some(bare) = bare {
+                line += &format!(
+                    "; bare wasmtime {}: wasm / bare wasmtime x{:.2}",
+                    common::human(bare),
+                    wasm / bare
+                );
+            }
             if let Some(instantiate) = instantiate {
                 line += &format!(
                     "; instantiation alone {} ({:.0}% of a wasm call)",
@@ -242,7 +342,7 @@ fn summary(estimates: &common::Estimates) {
     }
     // Nothing in a test run (`cargo test --benches`), which measures nothing.
     if !lines.is_empty() {
-        println!("\nplugin_call, this run: wasm call / native baseline");
+        println!("\nplugin_call, this run: wasm call / native baseline, and / bare wasmtime");
         println!("{}", lines.join("\n"));
     }
 }

@@ -256,6 +256,41 @@ async fn many_hosted_agents_on_one_plugin_all_answer_and_are_online() {
     }
 }
 
+/// Every call starts from pristine memory, though the pool reuses the same slot and keeps
+/// its pages resident: a plugin that dirties its data segment and a zero page and replies
+/// with what it finds there always finds them as loaded, call after call and at once.
+#[tokio::test]
+async fn every_call_starts_from_pristine_memory() {
+    let srv = TestServer::start_with(|c: &mut Config| {
+        c.agents
+            .insert("leftover".into(), hosted(fixture("leftover")));
+    })
+    .await;
+    let call = |message: String| {
+        let srv = &srv;
+        async move {
+            let body = json!({"agent": "leftover", "message": message});
+            let (status, reply) = crate::common::daemon(
+                srv,
+                Method::POST,
+                "/task",
+                Some(crate::common::ADMIN_KEY),
+                Some(body),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{reply}");
+            reply["content"].as_str().unwrap().to_owned()
+        }
+    };
+    for i in 0..20 {
+        assert_eq!(call(format!("secret {i}")).await, "pristine");
+    }
+    let together = (0..8).map(|i| call(format!("together {i}")));
+    for reply in futures::future::join_all(together).await {
+        assert_eq!(reply, "pristine");
+    }
+}
+
 /// The faq plugin answers from the agent's workspace and remembers facts per chat in memory.
 #[tokio::test]
 async fn faq_answers_from_workspace_and_remembers() {
