@@ -14,7 +14,8 @@ fresh temporary directory each:
    /proc/<pid>/status at that moment, then stops it (SIGTERM) and waits for it to exit.
 
 Prints one JSON line: the median of the runs, with N's and 0's RSS, and the memory per
-agent as (RSS with N - RSS with 0) / N. Progress goes to stderr.
+agent as (RSS with N - RSS with 0) / N. Progress goes to stderr. With BENCH_SMOKE set
+(`bench/run --smoke`), 50 agents and one warm start.
 """
 
 import argparse
@@ -127,8 +128,11 @@ def measure(agentx: str, agents: int, runs: int) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("agentx", help="the agentx binary")
-    parser.add_argument("--agents", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=3, help="warm starts per setup (median)")
+    # `bench/run --smoke` (CI) sets BENCH_SMOKE: a seconds-long run that measures nothing.
+    smoke = bool(os.environ.get("BENCH_SMOKE"))
+    parser.add_argument("--agents", type=int, default=50 if smoke else 1000)
+    parser.add_argument("--runs", type=int, default=1 if smoke else 3,
+                        help="warm starts per setup (median)")
     args = parser.parse_args()
     _, rss_none = measure(args.agentx, 0, args.runs)
     seconds, rss = measure(args.agentx, args.agents, args.runs)
