@@ -133,8 +133,5 @@ fn summary(estimates: &common::Estimates) {
 criterion_group!(group_commit, benches);
 
 fn main() {
-    let estimates = common::Estimates::since_now();
-    group_commit();
-    Criterion::default().configure_from_args().final_summary();
-    summary(&estimates);
+    common::run(group_commit, summary);
 }

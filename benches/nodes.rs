@@ -278,8 +278,5 @@ fn main() {
     // SAFETY: before any other thread exists. The throwaway PostgreSQL fsyncs its commits
     // only when told to (tests run it without, for speed); durable sends must be durable.
     unsafe { std::env::set_var("AGENTX_TEST_PG_FSYNC", "on") };
-    let estimates = common::Estimates::since_now();
-    nodes();
-    Criterion::default().configure_from_args().final_summary();
-    summary(&estimates);
+    common::run(nodes, summary);
 }

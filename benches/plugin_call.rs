@@ -20,7 +20,7 @@ use agentx::clock::SystemClock;
 use agentx::notify::LocalNotifier;
 use agentx::plugins::log::PluginLog;
 use agentx::plugins::types::{Channel, Decision, Level, Message, PolicyRequest, RequestContext};
-use agentx::plugins::{AgentGrant, HostServices, PluginRuntime, PluginSource, engine};
+use agentx::plugins::{AgentGrant, HostServices, Owner, PluginRuntime, PluginSource, engine};
 use agentx::store::RedbStore;
 use criterion::{Criterion, criterion_group};
 use std::hint::black_box;
@@ -211,7 +211,11 @@ fn benches(c: &mut Criterion) {
     let contracts_source = PluginSource::read(&plugin_dir("contracts")).expect("contracts");
     let echo_source = PluginSource::read(&plugin_dir("echo")).expect("echo");
     let (policy, _presets) = rt
-        .block_on(runtime.load_policy("*", contracts_source.clone(), &AgentGrant::default()))
+        .block_on(runtime.load_policy(
+            Owner::Network,
+            contracts_source.clone(),
+            &AgentGrant::default(),
+        ))
         .expect("load contracts");
     let echo = rt
         .block_on(runtime.load_responder("echo", echo_source.clone(), &AgentGrant::default()))
@@ -350,8 +354,5 @@ fn summary(estimates: &common::Estimates) {
 criterion_group!(plugin_call, benches);
 
 fn main() {
-    let estimates = common::Estimates::since_now();
-    plugin_call();
-    Criterion::default().configure_from_args().final_summary();
-    summary(&estimates);
+    common::run(plugin_call, summary);
 }

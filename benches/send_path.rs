@@ -276,8 +276,5 @@ fn summary(estimates: &common::Estimates) {
 criterion_group!(send_path, benches);
 
 fn main() {
-    let estimates = common::Estimates::since_now();
-    send_path();
-    Criterion::default().configure_from_args().final_summary();
-    summary(&estimates);
+    common::run(send_path, summary);
 }

@@ -73,3 +73,14 @@ pub fn human(ns: f64) -> String {
         ns => format!("{ns:.0} ns"),
     }
 }
+
+/// A bench target's `main`: runs its criterion `groups`, criterion's final report, then
+/// `summary` of the estimates this run wrote (the ratios against the baselines).
+pub fn run(groups: fn(), summary: fn(&Estimates)) {
+    let estimates = Estimates::since_now();
+    groups();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+    summary(&estimates);
+}

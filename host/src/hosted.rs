@@ -11,7 +11,9 @@ use crate::config::{AgentConfig, Config};
 use crate::model::Agent;
 use crate::network::Network;
 use crate::plugins::policy::AgentPolicies;
-use crate::plugins::runtime::{AgentGrant, Plugin, PluginRuntime, PolicyPlugin, ResponderPlugin};
+use crate::plugins::runtime::{
+    AgentGrant, Owner, Plugin, PluginRuntime, PolicyPlugin, ResponderPlugin,
+};
 use crate::plugins::{PluginError, PluginSource};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -183,7 +185,12 @@ async fn build(
         &grant,
         old.and_then(|o| Some((o.policy.clone()?, o.policy_digest?))),
         // An agent's own policy decides only its messages; the network's presets stand.
-        |source| async { Ok(runtime.load_policy(id, source, &grant).await?.0) },
+        |source| async {
+            Ok(runtime
+                .load_policy(Owner::Agent(id.to_owned()), source, &grant)
+                .await?
+                .0)
+        },
     )
     .await?
     .unzip();

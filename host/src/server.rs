@@ -12,7 +12,9 @@ use crate::network::{Network, NetworkSettings};
 use crate::notify::{LocalNotifier, Notifier};
 use crate::plugins::policy::WasmPolicy;
 use crate::plugins::runtime::AgentGrant;
-use crate::plugins::{HostServices, PluginError, PluginRuntime, PluginSource, TurnsInFlight};
+use crate::plugins::{
+    HostServices, Owner, PluginError, PluginRuntime, PluginSource, TurnsInFlight,
+};
 use crate::reload::Reloader;
 use crate::runner::Runners;
 use crate::store::RedbStore;
@@ -52,9 +54,6 @@ pub enum StartError {
     #[error(transparent)]
     Watch(#[from] crate::reload::WatchError),
 }
-
-/// The id under which the network-wide default policy plugin logs.
-const NETWORK_POLICY_AGENT: &str = "*";
 
 /// A server that is up: its listeners' addresses and the handle to stop it.
 pub struct Running {
@@ -135,7 +134,7 @@ pub async fn start(
         None => PluginSource::builtin_contracts(),
     };
     let (default_policy, presets) = runtime
-        .load_policy(NETWORK_POLICY_AGENT, policy_source, &AgentGrant::default())
+        .load_policy(Owner::Network, policy_source, &AgentGrant::default())
         .await?;
     let hosted = Arc::new(HostedAgents::load(&config, &runtime).await?);
     let policy = WasmPolicy::new(runtime.clone(), default_policy, presets, hosted.clone());

@@ -666,9 +666,14 @@ async fn committed_components_match_the_wit() {
                 .load_responder("check", source, &grant)
                 .await
                 .map(drop),
-            agentx::plugins::manifest::World::ContractPolicy => {
-                runtime.load_policy("check", source, &grant).await.map(drop)
-            }
+            agentx::plugins::manifest::World::ContractPolicy => runtime
+                .load_policy(
+                    agentx::plugins::Owner::Agent("check".into()),
+                    source,
+                    &grant,
+                )
+                .await
+                .map(drop),
         };
         loaded.unwrap_or_else(|e| panic!("{name}: {e}"));
     }

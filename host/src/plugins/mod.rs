@@ -28,4 +28,4 @@ pub use bindings::types;
 pub use cache::CacheOutcome;
 pub use host::{HostServices, TurnsInFlight};
 pub use manifest::{Capability, Manifest};
-pub use runtime::{AgentGrant, PluginError, PluginRuntime, PolicyPlugin, ResponderPlugin};
+pub use runtime::{AgentGrant, Owner, PluginError, PluginRuntime, PolicyPlugin, ResponderPlugin};

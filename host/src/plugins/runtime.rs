@@ -56,9 +56,35 @@ impl PluginError {
     }
 }
 
-/// A plugin loaded for one agent, ready to be called.
+/// Whose plugin it is: what its logs and metrics name, and whose memory and history its
+/// capabilities reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// A hosted agent, by id.
+    Agent(String),
+    /// The network's default contract policy, which acts for no agent.
+    Network,
+}
+
+impl Owner {
+    /// The agent id, or `*` for the network (no agent id can be `*`: ids are `a-z0-9-_`).
+    pub fn label(&self) -> &str {
+        match self {
+            Owner::Agent(id) => id,
+            Owner::Network => "*",
+        }
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A plugin loaded for one owner, ready to be called.
 pub struct Plugin<P> {
-    pub agent: String,
+    pub agent: Owner,
     pub manifest: Manifest,
     pub limits: Limits,
     pub grants: Arc<Grants>,
@@ -101,7 +127,7 @@ impl<P> Plugin<P> {
 
     /// A call refused as degraded, counted as the `degraded` outcome of `call`.
     fn refused(&self, call: &'static str) -> PluginError {
-        telemetry::plugin_call(&self.agent, call, "degraded", Duration::ZERO);
+        telemetry::plugin_call(self.agent.label(), call, "degraded", Duration::ZERO);
         PluginError::Degraded {
             plugin: self.label(),
         }
@@ -114,7 +140,12 @@ impl<P> Plugin<P> {
         call: &'static str,
         outcome: Result<T, PluginError>,
     ) -> Result<T, PluginError> {
-        telemetry::plugin_call(&self.agent, call, outcome_name(&outcome), started.elapsed());
+        telemetry::plugin_call(
+            self.agent.label(),
+            call,
+            outcome_name(&outcome),
+            started.elapsed(),
+        );
         if let Err(e) = &outcome {
             self.log.push("error", "host", e.to_string());
             tracing::warn!(agent = %self.agent, plugin = %self.label(), error = %e, "plugin call failed");
@@ -324,7 +355,7 @@ impl PluginRuntime {
 
     fn plugin<P>(
         &self,
-        agent: &str,
+        agent: Owner,
         manifest: Manifest,
         grant: &AgentGrant,
         pre: Arc<P>,
@@ -337,7 +368,7 @@ impl PluginRuntime {
             .collect();
         capabilities.insert(Capability::Log);
         Plugin {
-            agent: agent.to_owned(),
+            agent,
             limits: manifest.limits.narrowed(&grant.limits),
             grants: Arc::new(Grants {
                 capabilities,
@@ -364,7 +395,7 @@ impl PluginRuntime {
                 .instantiate_pre(component)
                 .and_then(responder::ResponderPre::new)
         })?;
-        let plugin = self.plugin(agent, source.manifest, grant, pre);
+        let plugin = self.plugin(Owner::Agent(agent.to_owned()), source.manifest, grant, pre);
         let pre = plugin.pre.clone();
         let description = self
             .call(
@@ -384,11 +415,10 @@ impl PluginRuntime {
         Ok(Arc::new(plugin))
     }
 
-    /// Loads a contract policy for `agent` (the network's default policy uses the agent
-    /// id `*`), checks its description, and reads its presets.
+    /// Loads a contract policy for `owner`, checks its description, and reads its presets.
     pub async fn load_policy(
         &self,
-        agent: &str,
+        owner: Owner,
         source: PluginSource,
         grant: &AgentGrant,
     ) -> Result<(Arc<PolicyPlugin>, Vec<types::Preset>), PluginError> {
@@ -398,7 +428,7 @@ impl PluginRuntime {
                 .instantiate_pre(component)
                 .and_then(policy::ContractPolicyPre::new)
         })?;
-        let plugin = self.plugin(agent, source.manifest, grant, pre);
+        let plugin = self.plugin(owner, source.manifest, grant, pre);
         let pre = plugin.pre.clone();
         let (description, presets) = self
             .call(
@@ -509,7 +539,7 @@ impl PluginRuntime {
                 limits: CallLimits::new(limits.memory_bytes()),
                 plugin: plugin.label().into(),
                 conversation: Conversation {
-                    agent: plugin.agent.clone(),
+                    agent: plugin.agent.label().to_owned(),
                     session,
                 },
                 grants: plugin.grants.clone(),

@@ -8,7 +8,7 @@ use super::{Sandbox, manifest_path, ms};
 use agentx::plugins::inspect;
 use agentx::plugins::manifest::World;
 use agentx::plugins::types::{Channel, Decision, Level, Message, PolicyRequest, RequestContext};
-use agentx::plugins::{AgentGrant, CacheOutcome, PluginSource};
+use agentx::plugins::{AgentGrant, CacheOutcome, Owner, PluginSource};
 use anyhow::Context;
 use std::path::Path;
 use std::time::Instant;
@@ -65,7 +65,9 @@ pub async fn check(path: &Path) -> anyhow::Result<()> {
         }
         World::ContractPolicy => {
             let started = Instant::now();
-            let (plugin, presets) = runtime.load_policy(AGENT, source, &grant).await?;
+            let (plugin, presets) = runtime
+                .load_policy(Owner::Agent(AGENT.into()), source, &grant)
+                .await?;
             let load = started.elapsed();
             let started = Instant::now();
             let decision = runtime.decide(&plugin, sample_request()).await;
