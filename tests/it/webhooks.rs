@@ -230,6 +230,11 @@ async fn signed_deliveries_retry_until_accepted() {
     assert_eq!(body["content"], "ring ring");
     assert_eq!(body["to_agent_id"], bob.id.as_str());
 
+    // The receiver has answered 200; the deliverer records it just after reading that.
+    eventually(WITHIN, "the delivery is recorded as delivered", || async {
+        !deliveries(&srv, &bob, "delivered").await.is_empty()
+    })
+    .await;
     let delivered = deliveries(&srv, &bob, "delivered").await;
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0]["id"], log[0].delivery.as_str());
