@@ -358,15 +358,7 @@ impl Store for RedbStore {
     }
 
     async fn token_by_hash(&self, hash: [u8; 32]) -> Result<Option<ApiToken>> {
-        // NB: answered without waiting for the writes it saw to be durable (every public
-        // call authenticates, and under load a batch is always being synced). Safe here: a
-        // token's value is handed out only once its insert is durable, so no caller can
-        // present one whose insert a crash could undo; a revocation not yet durable is
-        // already refused, which is the safe side (its caller has no 200 yet either).
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || tokens::token_by_hash(&db.begin_read()?, hash))
-            .await
-            .map_err(|e| StoreError::Backend(context("read task", e)))?
+        self.read(move |txn| tokens::token_by_hash(txn, hash)).await
     }
 
     async fn tokens(&self, page: Page) -> Result<Paged<ApiToken>> {
