@@ -12,9 +12,7 @@ use crate::network::{Network, NetworkSettings};
 use crate::notify::{LocalNotifier, Notifier};
 use crate::plugins::policy::WasmPolicy;
 use crate::plugins::runtime::AgentGrant;
-use crate::plugins::{
-    HostServices, Owner, PluginError, PluginRuntime, PluginSource, TurnsInFlight,
-};
+use crate::plugins::{HostServices, Owner, PluginError, PluginRuntime, PluginSource};
 use crate::reload::Reloader;
 use crate::runner::Runners;
 use crate::store::RedbStore;
@@ -114,7 +112,6 @@ pub async fn start(
         },
         ..NetworkSettings::default()
     };
-    let turns_in_flight = Arc::new(TurnsInFlight::default());
     let runtime = Arc::new(PluginRuntime::new(
         server
             .plugin_cache_dir
@@ -125,7 +122,7 @@ pub async fn start(
             clock: clock.clone(),
             // Plugins reach private addresses only by listing them (see plugins' http).
             http: crate::outbound::client_builder(true).build()?,
-            turns_in_flight: turns_in_flight.clone(),
+            turns_in_flight: Arc::default(),
         },
         server.plugin_health.policy(),
     )?);
@@ -156,7 +153,6 @@ pub async fn start(
         runtime.clone(),
         store.clone(),
         clock,
-        turns_in_flight,
     ));
     let jwt_secret = match secrets.jwt_secret.filter(|s| !s.is_empty()) {
         Some(secret) => secret.into_bytes(),

@@ -12,7 +12,9 @@ use super::bindings::{policy, responder, types};
 use super::cache::{CacheOutcome, ComponentCache};
 use super::engine::{self, EPOCH_TICK};
 use super::health::{Admission, Health, HealthPolicy, Outcome};
-use super::host::{CallLimits, CallState, Conversation, Grants, HostServices, Session};
+use super::host::{
+    CallLimits, CallState, Conversation, Grants, HostServices, Session, TurnsInFlight,
+};
 use super::inspect;
 use super::log::PluginLog;
 use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
@@ -294,6 +296,11 @@ impl PluginRuntime {
             slots: Arc::new(Semaphore::new(engine::MAX_INSTANCES as usize)),
             health,
         })
+    }
+
+    /// Where a running chat call's turns are until they are stored, for `history` to see.
+    pub fn turns_in_flight(&self) -> &Arc<TurnsInFlight> {
+        &self.services.turns_in_flight
     }
 
     /// Compiles (or fetches from the cache) the component of `source`, refusing one that

@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind};
 use crate::hosted::{HostedAgent, HostedAgents};
 use crate::model::{ChatRole, ChatTurn};
 use crate::network::validate::{MAX_NAME_CHARS, bounded};
-use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin, TurnsInFlight};
+use crate::plugins::{PluginError, PluginRuntime, ResponderPlugin};
 use crate::store::{Store, StoreError};
 use events::{EventKind, TaskEvent, TaskEvents, TaskMeta};
 use public::MAX_CHAT_ID_CHARS;
@@ -147,8 +147,6 @@ pub struct Tasks {
     runtime: Arc<PluginRuntime>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    /// The runtime's: where a running call's turns are until they are stored.
-    turns_in_flight: Arc<TurnsInFlight>,
     events: TaskEvents,
 }
 
@@ -158,14 +156,12 @@ impl Tasks {
         runtime: Arc<PluginRuntime>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        turns_in_flight: Arc<TurnsInFlight>,
     ) -> Self {
         Self {
             hosted,
             runtime,
             store,
             clock,
-            turns_in_flight,
             events: TaskEvents::default(),
         }
     }
@@ -232,9 +228,10 @@ impl Tasks {
     /// Runs a prepared task in its chat session: the message becomes a turn, the
     /// responder answers, the answer becomes a turn. Both turns are stored in one durable
     /// write once the call has ended (the message alone if there is no answer), before the
-    /// result is returned; during the call, `history` sees the message from
-    /// [`TurnsInFlight`], as it sees the current message of a network thread. NB: a crash
-    /// during the call loses that unanswered turn (its caller got no answer either).
+    /// result is returned; during the call, `history` sees the message from the runtime's
+    /// [`TurnsInFlight`](crate::plugins::TurnsInFlight), as it sees the current message of
+    /// a network thread. NB: a crash during the call loses that unanswered turn (its caller
+    /// got no answer either).
     pub async fn execute(&self, task: PreparedTask) -> Result<TaskResult, TaskError> {
         let PreparedTask {
             meta,
@@ -259,7 +256,8 @@ impl Tasks {
             .collect();
         turns.push(turn(ChatRole::Incoming, message.clone()));
         let held = self
-            .turns_in_flight
+            .runtime
+            .turns_in_flight()
             .hold(&meta.agent, &session, turns.clone());
         let (context, request) = request::from_chat(&meta, &session, message, at);
         let reply = self

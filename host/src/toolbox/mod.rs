@@ -17,7 +17,7 @@ mod watch;
 
 use agentx::clock::SystemClock;
 use agentx::notify::LocalNotifier;
-use agentx::plugins::{Capability, HostServices, PluginRuntime, TurnsInFlight};
+use agentx::plugins::{Capability, HostServices, PluginRuntime};
 use agentx::store::RedbStore;
 use agentx::store::Store;
 use anyhow::Context;
@@ -66,8 +66,6 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
 struct Sandbox {
     store: Arc<dyn Store>,
     runtime: Arc<PluginRuntime>,
-    /// The runtime's, for the tasks run on it.
-    turns_in_flight: Arc<TurnsInFlight>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -88,7 +86,6 @@ impl Sandbox {
             RedbStore::open(&dir, Arc::new(LocalNotifier::default()))
                 .with_context(|| format!("opening the store in {}", dir.display()))?,
         );
-        let turns_in_flight = Arc::new(TurnsInFlight::default());
         let runtime = PluginRuntime::new(
             dir.join("plugin-cache"),
             HostServices {
@@ -96,7 +93,7 @@ impl Sandbox {
                 clock: Arc::new(SystemClock),
                 // As the server: plugins reach private addresses only by listing them.
                 http: agentx::toolbox::outbound_client(true).build()?,
-                turns_in_flight: turns_in_flight.clone(),
+                turns_in_flight: Arc::default(),
             },
             // As a server with the default configuration (a --repl session can degrade it).
             agentx::config::PluginHealthConfig::default().policy(),
@@ -104,7 +101,6 @@ impl Sandbox {
         Ok(Self {
             store,
             runtime: Arc::new(runtime),
-            turns_in_flight,
             _temp: temp,
         })
     }

@@ -105,7 +105,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         sandbox.runtime.clone(),
         sandbox.store.clone(),
         Arc::new(SystemClock),
-        sandbox.turns_in_flight.clone(),
     );
     let session = Session {
         tasks,
