@@ -97,7 +97,7 @@ impl Tokens {
         rand::rng().fill_bytes(&mut random);
         let token = format!("{TOKEN_PREFIX}{}", hex::encode(random));
         let record = ApiToken {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::model::new_id(),
             name,
             scopes,
             created_at: now,

@@ -22,6 +22,7 @@ pub use presence::Presence;
 
 use crate::clock::Clock;
 use crate::error::Result;
+use crate::model::new_id;
 use crate::notify::Notifier;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
@@ -94,9 +95,4 @@ impl Network {
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
-}
-
-/// A fresh opaque id.
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }

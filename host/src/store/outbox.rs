@@ -79,7 +79,7 @@ pub(super) fn new_delivery(
     now: DateTime<Utc>,
 ) -> WebhookDelivery {
     WebhookDelivery {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::model::new_id(),
         agent_id: agent.to_owned(),
         event,
         subject_id: subject_id.to_owned(),

@@ -85,7 +85,7 @@ impl A2aTasks {
             public,
             store,
             clock,
-            runner: uuid::Uuid::new_v4().to_string(),
+            runner: crate::model::new_id(),
             ended: broadcast::channel(ENDS_BUFFERED).0,
         }
     }

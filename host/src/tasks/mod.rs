@@ -203,12 +203,12 @@ impl Tasks {
         let chat_id = context
             .chat_id
             .filter(|c| !c.is_empty())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .unwrap_or_else(crate::model::new_id);
         Ok(PreparedTask {
             session: owner.session(&chat_id),
             earlier: Vec::new(),
             meta: TaskMeta {
-                task_id: uuid::Uuid::new_v4().to_string(),
+                task_id: crate::model::new_id(),
                 agent: agent.id.clone(),
                 channel: context
                     .channel

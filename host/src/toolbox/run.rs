@@ -110,9 +110,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tasks,
         log,
         agent,
-        chat: args
-            .chat
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        chat: args.chat.unwrap_or_else(agentx::model::new_id),
         sender: args.sender,
     };
 
