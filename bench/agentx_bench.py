@@ -165,6 +165,22 @@ class Server:
         self.call("POST", "/connections/accept", {"invite_code": code}, key=b[1])
         return a, b
 
+    def store_commits(self):
+        """The store's group commits so far, from the daemon's `/metrics`: {"commits",
+        "writes" (the writes they made durable), "seconds" (their time, fsyncs included)}."""
+        request = urllib.request.Request(self.daemon_url + "/metrics",
+                                         headers={"X-Admin-Key": self.admin_key})
+        with urllib.request.urlopen(request, timeout=60) as r:
+            text = r.read().decode()
+        names = {"batch_size_count": "commits", "batch_size_sum": "writes",
+                 "duration_seconds_sum": "seconds"}
+        totals = dict.fromkeys(names.values(), 0.0)
+        for line in text.splitlines():
+            m = re.match(r"agentx_store_commit_(\w+?)\{[^}]*\} (\S+)$", line)
+            if m and m.group(1) in names:
+                totals[names[m.group(1)]] += float(m.group(2))
+        return totals
+
     def token(self, scopes):
         """A new agx_live_ token with `scopes`."""
         return self.call("POST", "/tokens", {"name": "bench", "scopes": scopes},
@@ -174,6 +190,15 @@ class Server:
 def plugin(name):
     """The absolute path of a first-party plugin (plugins/<name>), for a row's config."""
     return os.path.join(REPO, "plugins", name)
+
+
+def commit_stats(before, after):
+    """What the store's group commits did between two `store_commits()` readings."""
+    commits = after["commits"] - before["commits"]
+    per = (lambda key, scale: round(scale * (after[key] - before[key]) / commits, 2)
+           if commits else 0)
+    return {"commits": int(commits), "batch_mean": per("writes", 1),
+            "commit_ms": per("seconds", 1000)}
 
 
 def rss_kib(pid):

@@ -10,13 +10,14 @@ the committed echo component; an `agx_live_` token minted through the daemon's a
 
     bench/public_call.py target/release/agentx
 
-Prints {"health_rps", "public_rps", "ratio", "public_errors", "p99_ms"} (errors: socket
-errors, timeouts and non-2xx answers together; p99 of the public calls).
+Prints {"health_rps", "public_rps", "ratio", "public_errors", "p99_ms", "commits",
+"batch_mean", "commit_ms"} (errors: socket errors, timeouts and non-2xx answers together; p99
+of the public calls; the store's group commits during the public load, as bench/sends.py).
 """
 
 import sys
 
-from agentx_bench import Server, emit, plugin, progress, wrk
+from agentx_bench import Server, commit_stats, emit, plugin, progress, wrk
 
 AGENT = "echo"
 
@@ -33,11 +34,13 @@ def main(binary):
         progress("wrk on GET /health")
         health = wrk(server.url + "/health")
         progress(f"wrk on POST {path}")
+        before = server.store_commits()
         public = wrk(server.url + path, script="public_call.lua", env={"AGENTX_TOKEN": token})
+        commits = commit_stats(before, server.store_commits())
     emit({"health_rps": health["rps"], "public_rps": public["rps"],
           "ratio": round(public["rps"] / health["rps"], 3),
           "public_errors": public["errors"] + public["non_2xx"],
-          "p99_ms": public["p99_ms"]})
+          "p99_ms": public["p99_ms"], **commits})
 
 
 if __name__ == "__main__":
