@@ -61,9 +61,11 @@ pub use webhooks::{DeliveryStatus, SECRET_PREFIX, WebhookDelivery, WebhookEvent,
 /// Time-ordered (UUIDv7: milliseconds, then a counter and random bits), because ids are
 /// the keys of the store's B-trees: a random id lands in a random leaf, so a group commit of
 /// n messages dirtied about n leaves of each table it touched, and writing and syncing those
-/// pages was most of the commit (bench/RESULTS.md, "sends"). Time-ordered ids append to the
-/// rightmost leaves. No id is a credential (those are `new_secret`s and API keys), so the
-/// creation time it shows and its fewer random bits give nothing away.
+/// pages was most of the commit (benches/README.md, "time-ordered ids"). New ids append to the
+/// rightmost leaves. No id is a credential (API keys, `agx_live_` tokens and webhook secrets
+/// are random secrets of their own, and records are looked up within their owner: a task by
+/// its token, a thread by its connection), so the creation time an id shows and its fewer
+/// random bits give nothing away.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
