@@ -3,7 +3,9 @@
 
 One agent holds `GET /messages/stream`; another sends it a message. Per round, from the
 send's start: when the sender has its 200 (the baseline: a durable send's round trip) and
-when the waiting poll has the message. The medians and their ratio.
+when the waiting poll has the message. The medians and their ratio, and the median of each
+round's wake-up after the sender's 200 (`after_send_ms`): the message is delivered only once
+durable, so that is how long a waiter lags the send's own answer.
 
     bench/wake.py target/release/agentx
 """
@@ -55,8 +57,9 @@ def main(binary):
             sends.append((sent - began) * 1e3)
             wakes.append((heard["at"] - began) * 1e3)
     send, wake = statistics.median(sends), statistics.median(wakes)
+    after = statistics.median(w - s for s, w in zip(sends, wakes))
     emit({"rounds": rounds, "send_ms": round(send, 3), "wake_ms": round(wake, 3),
-          "ratio": round(wake / send, 3)})
+          "ratio": round(wake / send, 3), "after_send_ms": round(after, 3)})
 
 
 if __name__ == "__main__":
