@@ -123,6 +123,12 @@ class Server:
     def rss_kib(self):
         return rss_kib(self.proc.pid)
 
+    def cpu_seconds(self):
+        """The server's CPU time so far (user and system, every thread)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __enter__(self):
         return self.start()
 
@@ -190,6 +196,13 @@ class Server:
 def plugin(name):
     """The absolute path of a first-party plugin (plugins/<name>), for a row's config."""
     return os.path.join(REPO, "plugins", name)
+
+
+def cpu_per_request(before, after, requests):
+    """Microseconds of the server's CPU per request between two `cpu_seconds()` readings:
+    what a row costs whatever the machine's neighbours take from it (a 2-core VM's
+    throughput drifts by a third from minute to minute; this far less)."""
+    return round(1e6 * (after - before) / requests, 1) if requests else 0
 
 
 def commit_stats(before, after):

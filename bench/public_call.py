@@ -10,14 +10,15 @@ the committed echo component; an `agx_live_` token minted through the daemon's a
 
     bench/public_call.py target/release/agentx
 
-Prints {"health_rps", "public_rps", "ratio", "public_errors", "p99_ms", "commits",
+Prints {"health_rps", "public_rps", "ratio", "public_errors", "p99_ms", "cpu_us", "commits",
 "batch_mean", "commit_ms"} (errors: socket errors, timeouts and non-2xx answers together; p99
-of the public calls; the store's group commits during the public load, as bench/sends.py).
+of the public calls; `cpu_us`, the server's CPU per public call; the store's group commits
+during the public load, as bench/sends.py).
 """
 
 import sys
 
-from agentx_bench import Server, commit_stats, emit, plugin, progress, wrk
+from agentx_bench import Server, commit_stats, cpu_per_request, emit, plugin, progress, wrk
 
 AGENT = "echo"
 
@@ -34,13 +35,14 @@ def main(binary):
         progress("wrk on GET /health")
         health = wrk(server.url + "/health")
         progress(f"wrk on POST {path}")
-        before = server.store_commits()
+        before, cpu = server.store_commits(), server.cpu_seconds()
         public = wrk(server.url + path, script="public_call.lua", env={"AGENTX_TOKEN": token})
+        cpu_us = cpu_per_request(cpu, server.cpu_seconds(), public["requests"])
         commits = commit_stats(before, server.store_commits())
     emit({"health_rps": health["rps"], "public_rps": public["rps"],
           "ratio": round(public["rps"] / health["rps"], 3),
           "public_errors": public["errors"] + public["non_2xx"],
-          "p99_ms": public["p99_ms"], **commits})
+          "p99_ms": public["p99_ms"], "cpu_us": cpu_us, **commits})
 
 
 if __name__ == "__main__":

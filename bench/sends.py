@@ -16,15 +16,16 @@ criterion bench `group_commit` measures the same comparison inside the store.)
     bench/sends.py target/release/agentx
 
 Prints {"sends_per_s", "errors", "non_2xx", "p50_ms", "p99_ms", "fsync_per_s", "ratio",
-"commits", "batch_mean", "commit_ms"}: the last three are the store's group commits during the
-load (how many, sends per commit, mean time of one, its fsync in), read from `/metrics`.
+"cpu_us", "commits", "batch_mean", "commit_ms"}: `cpu_us` is the server's CPU per send; the
+last three are the store's group commits during the load (how many, sends per commit, mean
+time of one, its fsync in), read from `/metrics`.
 """
 
 import os
 import sys
 import time
 
-from agentx_bench import Server, commit_stats, emit, progress, smoke, wrk
+from agentx_bench import Server, commit_stats, cpu_per_request, emit, progress, smoke, wrk
 
 RECORD = b"x" * 300  # about a stored message with its indexes
 
@@ -51,13 +52,15 @@ def main(binary):
         progress("fsync per message (baseline)")
         fsync = fsyncs_per_second(server.data_dir, 0.2 if smoke() else 2)
         progress("wrk on POST /messages")
-        before = server.store_commits()
+        before, cpu = server.store_commits(), server.cpu_seconds()
         sends = wrk(server.url + "/messages", script="send.lua",
                     env={"AGENTX_KEY": alice_key, "AGENTX_TO": bob})
+        cpu_us = cpu_per_request(cpu, server.cpu_seconds(), sends["requests"])
         commits = commit_stats(before, server.store_commits())
     emit({"sends_per_s": round(sends["rps"]), "errors": sends["errors"],
           "non_2xx": sends["non_2xx"], "p50_ms": sends["p50_ms"], "p99_ms": sends["p99_ms"],
-          "fsync_per_s": round(fsync), "ratio": round(sends["rps"] / fsync, 2), **commits})
+          "fsync_per_s": round(fsync), "ratio": round(sends["rps"] / fsync, 2),
+          "cpu_us": cpu_us, **commits})
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 //! - `export`: everything, as records to copy to another backend (`agentx migrate`).
 //!
 //! This file only routes each `Store` method to its transaction: a write through the
-//! writer, a read on a snapshot off the async runtime.
+//! writer, a read on a snapshot (in place for a point lookup, else off the async runtime).
 
 use super::{Lease, MemoryQuota, NewMessage, Page, Paged, Result, Sent, Store, StoreError};
 use crate::error::context;
@@ -120,24 +120,43 @@ impl RedbStore {
         self.writer.write(op).await
     }
 
-    /// Runs `op` on a consistent snapshot, off the async runtime, and answers once
-    /// everything the snapshot saw is durable: no caller acts on a write a crash could undo.
+    /// Runs `op` on a consistent snapshot, off the async runtime: for reads whose size no
+    /// key bounds (lists, scans). Answers once everything the snapshot saw is durable: no
+    /// caller acts on a write a crash could undo.
     async fn read<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
     {
         let (db, marks) = (self.db.clone(), self.writer.marks.clone());
-        let (value, mark) = tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read()?;
-            let mark = marks.begin_read();
-            op(&txn).map(|value| (value, mark))
-        })
-        .await
-        .map_err(|e| StoreError::Backend(context("read task", e)))??;
+        let (value, mark) = tokio::task::spawn_blocking(move || snapshot(&db, &marks, op))
+            .await
+            .map_err(|e| StoreError::Backend(context("read task", e)))??;
         self.writer.marks.durable(mark).await?;
         Ok(value)
     }
+
+    /// [`RedbStore::read`] for a point lookup (one record by its key), run in place: it
+    /// reads a few B-tree pages redb keeps cached, a few microseconds, where handing it to
+    /// the blocking pool costs a thread wake-up and a context switch each way, more than
+    /// the read (a send cost 26% less CPU in place: benches/README.md, "Point lookups in
+    /// place").
+    async fn lookup<T>(&self, op: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
+        let (value, mark) = snapshot(&self.db, &self.writer.marks, op)?;
+        self.writer.marks.durable(mark).await?;
+        Ok(value)
+    }
+}
+
+/// `op` on a new read transaction, with the writer's mark of what that snapshot can see.
+fn snapshot<T>(
+    db: &Database,
+    marks: &writer::Marks,
+    op: impl FnOnce(&ReadTransaction) -> Result<T>,
+) -> Result<(T, u64)> {
+    let txn = db.begin_read()?;
+    let mark = marks.begin_read();
+    op(&txn).map(|value| (value, mark))
 }
 
 #[async_trait]
@@ -175,8 +194,7 @@ impl Store for RedbStore {
     }
 
     async fn agent(&self, id: &str) -> Result<Option<Agent>> {
-        let id = id.to_owned();
-        self.read(move |txn| accounts::agent(txn, &id)).await
+        self.lookup(|txn| accounts::agent(txn, id)).await
     }
 
     async fn agents(&self, page: Page) -> Result<Paged<Agent>> {
@@ -184,13 +202,13 @@ impl Store for RedbStore {
     }
 
     async fn agent_by_key_hash(&self, key_hash: [u8; 32]) -> Result<Option<Agent>> {
-        self.read(move |txn| accounts::agent_by_key_hash(txn, key_hash))
+        self.lookup(|txn| accounts::agent_by_key_hash(txn, key_hash))
             .await
     }
 
     async fn account_by_email(&self, email: &str) -> Result<Option<(User, Agent, [u8; 32])>> {
         let email = email.to_lowercase();
-        self.read(move |txn| accounts::account_by_email(txn, &email))
+        self.lookup(|txn| accounts::account_by_email(txn, &email))
             .await
     }
 
@@ -211,8 +229,7 @@ impl Store for RedbStore {
     }
 
     async fn invite(&self, code: &str) -> Result<Option<Invite>> {
-        let code = code.to_owned();
-        self.read(move |txn| connections::invite(txn, &code)).await
+        self.lookup(|txn| connections::invite(txn, code)).await
     }
 
     async fn accept_invite(&self, code: &str, connection: Connection) -> Result<Connection> {
@@ -222,9 +239,7 @@ impl Store for RedbStore {
     }
 
     async fn connection(&self, id: &str) -> Result<Option<Connection>> {
-        let id = id.to_owned();
-        self.read(move |txn| connections::connection(txn, &id))
-            .await
+        self.lookup(|txn| connections::connection(txn, id)).await
     }
 
     async fn connections_of(&self, agent: &str) -> Result<Vec<Connection>> {
@@ -252,8 +267,7 @@ impl Store for RedbStore {
     }
 
     async fn thread(&self, id: &str) -> Result<Option<Thread>> {
-        let id = id.to_owned();
-        self.read(move |txn| messages::thread(txn, &id)).await
+        self.lookup(|txn| messages::thread(txn, id)).await
     }
 
     async fn threads_of(&self, connection: &str) -> Result<Vec<Thread>> {
@@ -274,8 +288,7 @@ impl Store for RedbStore {
     }
 
     async fn message(&self, id: &str) -> Result<Option<Message>> {
-        let id = id.to_owned();
-        self.read(move |txn| messages::message(txn, &id)).await
+        self.lookup(|txn| messages::message(txn, id)).await
     }
 
     async fn idempotent_message(
@@ -284,23 +297,18 @@ impl Store for RedbStore {
         key: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<Message>> {
-        let (agent, key) = (agent.to_owned(), key.to_owned());
-        self.read(move |txn| messages::idempotent_message(txn, &agent, &key, since))
+        self.lookup(|txn| messages::idempotent_message(txn, agent, key, since))
             .await
     }
 
     async fn take_pending(&self, agent: &str, limit: usize) -> Result<Delivery> {
-        let agent = agent.to_owned();
         // A read on a snapshot keeps empty polls (the common case) off the single writer;
         // one that finds something re-reads the queue inside the write, so nothing is
         // handed over twice.
-        let id = agent.clone();
-        if !self
-            .read(move |txn| messages::has_pending(txn, &id))
-            .await?
-        {
+        if !self.lookup(|txn| messages::has_pending(txn, agent)).await? {
             return Ok(Delivery::default());
         }
+        let agent = agent.to_owned();
         self.write(move |txn, _| messages::take_pending(txn, &agent, limit))
             .await
     }
@@ -312,8 +320,7 @@ impl Store for RedbStore {
     }
 
     async fn memory_get(&self, agent: &str, key: &str) -> Result<Option<String>> {
-        let (agent, key) = (agent.to_owned(), key.to_owned());
-        self.read(move |txn| memory::get(txn, &agent, &key)).await
+        self.lookup(|txn| memory::get(txn, agent, key)).await
     }
 
     async fn memory_set(
@@ -358,7 +365,7 @@ impl Store for RedbStore {
     }
 
     async fn token_by_hash(&self, hash: [u8; 32]) -> Result<Option<ApiToken>> {
-        self.read(move |txn| tokens::token_by_hash(txn, hash)).await
+        self.lookup(|txn| tokens::token_by_hash(txn, hash)).await
     }
 
     async fn tokens(&self, page: Page) -> Result<Paged<ApiToken>> {
@@ -412,8 +419,7 @@ impl Store for RedbStore {
     }
 
     async fn a2a_task(&self, token_id: &str, id: &str) -> Result<Option<A2aTask>> {
-        let (token_id, id) = (token_id.to_owned(), id.to_owned());
-        self.read(move |txn| a2a::task(txn, &token_id, &id)).await
+        self.lookup(|txn| a2a::task(txn, token_id, id)).await
     }
 
     async fn working_a2a_tasks(&self) -> Result<Vec<A2aTask>> {
