@@ -67,22 +67,32 @@ struct StreamParams {
 }
 
 /// Long-poll: answers as soon as anything is pending, else empty after `timeout` seconds.
+///
+/// NB: not an `async fn`: its future is what every waiting poll keeps, and an `async fn`'s
+/// would hold its arguments twice (as passed and as moved) beside the wait. This one keeps
+/// only what the wait needs: 0.8 KiB less per waiting poll (benches/README.md).
 #[utoipa::path(get, path = "/messages/stream", tag = "messages", security(("api_key" = [])),
     params(StreamParams), responses((status = 200, body = Inbox), (status = 422)))]
-async fn stream(
+fn stream(
     State(state): State<AppState>,
     CurrentAgent(agent): CurrentAgent,
     Params(params): Params<StreamParams>,
-) -> Result<Json<Inbox>, ApiError> {
+) -> impl Future<Output = Result<Json<Inbox>, ApiError>> {
     let seconds = bounded(
         "timeout",
         params.timeout.as_deref(),
         DEFAULT_POLL_SECONDS,
         MAX_POLL_SECONDS,
-    )?;
-    let wait = Duration::from_secs(seconds);
-    let delivery = state.network.poll(&agent.id, wait, &state.shutdown).await?;
-    Ok(Json(delivery.into()))
+    );
+    let AppState {
+        network, shutdown, ..
+    } = state;
+    let agent = agent.id;
+    async move {
+        let wait = Duration::from_secs(seconds?);
+        let delivery = network.poll(&agent, wait, &shutdown).await?;
+        Ok(Json(delivery.into()))
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
