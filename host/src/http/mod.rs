@@ -251,7 +251,7 @@ fn facing_the_internet<S: Clone + Send + Sync + 'static>(
     let limits = rate_limit::Limits::new(rate);
     spawn_limiter_sweeping(limits.clone(), shutdown);
     router
-        .layer(axum::middleware::from_fn(utf8_path))
+        .layer(tower::layer::layer_fn(Utf8Path))
         .layer(axum::middleware::from_fn_with_state(
             limits,
             rate_limit::enforce,
@@ -330,13 +330,38 @@ async fn method_not_allowed(uri: axum::http::Uri) -> Response {
 /// A path whose percent-escapes decode to invalid UTF-8 (`/messages/%ff/ack`) matches no
 /// identifier we hand out; refused here in our error shape, where the path extractor would
 /// answer in plain text.
-async fn utf8_path(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let path = request.uri().path();
-    if std::str::from_utf8(&percent_decode(path)).is_err() {
-        let refusal = crate::error::Error::malformed("path", "The path is not valid UTF-8");
-        return error::refuse_on(path, refusal.into());
+///
+/// NB: a tower service rather than `from_fn`, whose future is boxed with a boxed clone of
+/// the route in it: this one's future is the route's own, so a waiting long-poll keeps
+/// nothing of it (benches/README.md, "The handler's future").
+#[derive(Clone)]
+struct Utf8Path<S>(S);
+
+impl<S> tower::Service<axum::extract::Request> for Utf8Path<S>
+where
+    S: tower::Service<axum::extract::Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future =
+        futures_util::future::Either<std::future::Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
     }
-    next.run(request).await
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let path = request.uri().path();
+        if std::str::from_utf8(&percent_decode(path)).is_err() {
+            let refusal = crate::error::Error::malformed("path", "The path is not valid UTF-8");
+            let response = error::refuse_on(path, refusal.into());
+            return futures_util::future::Either::Left(std::future::ready(Ok(response)));
+        }
+        futures_util::future::Either::Right(self.0.call(request))
+    }
 }
 
 /// `%XX` escapes decoded; anything else (a stray `%` included) kept as it is.
