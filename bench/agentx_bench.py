@@ -198,20 +198,22 @@ def plugin(name):
     return os.path.join(REPO, "plugins", name)
 
 
-def cpu_per_request(before, after, requests):
-    """Microseconds of the server's CPU per request between two `cpu_seconds()` readings:
-    what a row costs whatever the machine's neighbours take from it (a 2-core VM's
-    throughput drifts by a third from minute to minute; this far less)."""
-    return round(1e6 * (after - before) / requests, 1) if requests else 0
-
-
-def commit_stats(before, after):
-    """What the store's group commits did between two `store_commits()` readings."""
-    commits = after["commits"] - before["commits"]
-    per = (lambda key, scale: round(scale * (after[key] - before[key]) / commits, 2)
-           if commits else 0)
-    return {"commits": int(commits), "batch_mean": per("writes", 1),
-            "commit_ms": per("seconds", 1000)}
+def under_load(server, load):
+    """Runs `load()` (a `wrk` run) and returns its result with what the server spent on it:
+    `cpu_us`, the server's CPU per request (what a row costs whatever the machine's
+    neighbours take from it: a 2-core VM's throughput drifts by a third from minute to
+    minute, this far less), and the store's group commits meanwhile (`commits`, how many;
+    `batch_mean`, writes per commit; `commit_ms`, the mean time of one, its fsync in)."""
+    commits, cpu = server.store_commits(), server.cpu_seconds()
+    result = load()
+    spent = server.cpu_seconds() - cpu
+    after = server.store_commits()
+    count = after["commits"] - commits["commits"]
+    per = (lambda key, scale: round(scale * (after[key] - commits[key]) / count, 2)
+           if count else 0)
+    return result, {
+        "cpu_us": round(1e6 * spent / result["requests"], 1) if result["requests"] else 0,
+        "commits": int(count), "batch_mean": per("writes", 1), "commit_ms": per("seconds", 1000)}
 
 
 def rss_kib(pid):

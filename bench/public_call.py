@@ -18,7 +18,7 @@ during the public load, as bench/sends.py).
 
 import sys
 
-from agentx_bench import Server, commit_stats, cpu_per_request, emit, plugin, progress, wrk
+from agentx_bench import Server, emit, plugin, progress, under_load, wrk
 
 AGENT = "echo"
 
@@ -35,14 +35,12 @@ def main(binary):
         progress("wrk on GET /health")
         health = wrk(server.url + "/health")
         progress(f"wrk on POST {path}")
-        before, cpu = server.store_commits(), server.cpu_seconds()
-        public = wrk(server.url + path, script="public_call.lua", env={"AGENTX_TOKEN": token})
-        cpu_us = cpu_per_request(cpu, server.cpu_seconds(), public["requests"])
-        commits = commit_stats(before, server.store_commits())
+        public, spent = under_load(server, lambda: wrk(
+            server.url + path, script="public_call.lua", env={"AGENTX_TOKEN": token}))
     emit({"health_rps": health["rps"], "public_rps": public["rps"],
           "ratio": round(public["rps"] / health["rps"], 3),
           "public_errors": public["errors"] + public["non_2xx"],
-          "p99_ms": public["p99_ms"], "cpu_us": cpu_us, **commits})
+          "p99_ms": public["p99_ms"], **spent})
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 
-from agentx_bench import Server, commit_stats, cpu_per_request, emit, progress, smoke, wrk
+from agentx_bench import Server, emit, progress, smoke, under_load, wrk
 
 RECORD = b"x" * 300  # about a stored message with its indexes
 
@@ -52,15 +52,13 @@ def main(binary):
         progress("fsync per message (baseline)")
         fsync = fsyncs_per_second(server.data_dir, 0.2 if smoke() else 2)
         progress("wrk on POST /messages")
-        before, cpu = server.store_commits(), server.cpu_seconds()
-        sends = wrk(server.url + "/messages", script="send.lua",
-                    env={"AGENTX_KEY": alice_key, "AGENTX_TO": bob})
-        cpu_us = cpu_per_request(cpu, server.cpu_seconds(), sends["requests"])
-        commits = commit_stats(before, server.store_commits())
+        sends, spent = under_load(server, lambda: wrk(
+            server.url + "/messages", script="send.lua",
+            env={"AGENTX_KEY": alice_key, "AGENTX_TO": bob}))
     emit({"sends_per_s": round(sends["rps"]), "errors": sends["errors"],
           "non_2xx": sends["non_2xx"], "p50_ms": sends["p50_ms"], "p99_ms": sends["p99_ms"],
           "fsync_per_s": round(fsync), "ratio": round(sends["rps"] / fsync, 2),
-          "cpu_us": cpu_us, **commits})
+          **spent})
 
 
 if __name__ == "__main__":
