@@ -5,7 +5,7 @@
 //!
 //! Neither can be switched off in a server (no operator should run one without them), so
 //! each is measured on its own around the same minimal handler: the limiter as the
-//! server's own middleware (`http::rate_limit::enforce`) in front of a handler that
+//! server's own middleware (`http::rate_limit::limiter`) in front of a handler that
 //! proves an agent as `CurrentAgent` does, against the handler alone; the connection
 //! layer as the server's `transport::serve` against `axum::serve` (what served before
 //! issue 11), over loopback with a kept-alive client.
@@ -70,10 +70,7 @@ fn behind_the_limiter(router: Router) -> Router {
         registrations_per_hour: unlimited(),
         trusted_proxies: Default::default(),
     });
-    router.layer(axum::middleware::from_fn_with_state(
-        limits,
-        layers::enforce,
-    ))
+    router.layer(layers::limiter(limits))
 }
 
 /// One request through `router` in-process, as the connection layer hands it over.

@@ -94,6 +94,6 @@ pub use webhooks::signature as webhook_signature;
 /// rate limiter), for `benches/send_path.rs` to measure apart from the handlers.
 pub mod layers {
     pub use crate::http::RateLimit;
-    pub use crate::http::rate_limit::{Identity, Limits, Proof, enforce};
+    pub use crate::http::rate_limit::{Identity, Limits, Proof, limiter};
     pub use crate::transport::{Connections, serve};
 }

@@ -60,7 +60,7 @@ impl FromRequestParts<AppState> for DaemonAdmin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ErrorReply> {
         let missing = || Error::unauthorized("X-Admin-Key header is required");
-        check_admin_key(parts, state, missing)?;
+        check_admin_key(&parts.headers, state, missing)?;
         Ok(DaemonAdmin)
     }
 }

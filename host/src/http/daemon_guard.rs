@@ -10,9 +10,8 @@ use super::AppState;
 use super::error::ErrorReply;
 use super::extract::check_admin_key;
 use crate::error::Error;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::net::IpAddr;
@@ -22,45 +21,46 @@ use std::net::IpAddr;
 /// caller's credential, and never holds the admin key.
 const OWN_CREDENTIAL_PREFIX: &str = "/public/";
 
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !loopback_host(&request) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "The daemon answers only requests addressed to a loopback host",
-        );
-    }
-    if request.headers().contains_key(header::ORIGIN) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "The daemon does not answer requests from web pages (Origin header)",
-        );
-    }
-    let path = request.uri().path();
-    if path.starts_with(OWN_CREDENTIAL_PREFIX) {
-        // Answered as the public listener answers them, whatever the body (a body that is
-        // not JSON gets the route's own refusal): their credential is a bearer token, which
-        // a page cannot send cross-origin without a preflight, just as on the public listener.
-        return next.run(request).await;
-    }
-    if path != "/health" && state.admin.is_configured() {
-        let (parts, body) = request.into_parts();
-        let missing = || Error::unauthorized("X-Admin-Key header is required");
-        if let Err(e) = check_admin_key(&parts, &state, missing) {
-            return ErrorReply::from(e).into_response();
-        }
-        return with_json_body(Request::from_parts(parts, body), next).await;
-    }
-    with_json_body(request, next).await
-}
+/// The daemon listener's check of every request (a layer of [`super::around::AroundLayer`]).
+#[derive(Clone)]
+pub struct Guard(pub AppState);
 
-async fn with_json_body(request: Request, next: Next) -> Response {
-    if !json_or_no_body(request.headers()) {
-        return refuse(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Request bodies must be sent as Content-Type: application/json",
-        );
+impl super::around::Around for Guard {
+    type Ticket = ();
+
+    fn before(&self, request: &mut Request) -> Result<(), Response> {
+        if !loopback_host(request) {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "The daemon answers only requests addressed to a loopback host",
+            ));
+        }
+        if request.headers().contains_key(header::ORIGIN) {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "The daemon does not answer requests from web pages (Origin header)",
+            ));
+        }
+        let path = request.uri().path();
+        if path.starts_with(OWN_CREDENTIAL_PREFIX) {
+            // Answered as the public listener answers them, whatever the body (a body that is
+            // not JSON gets the route's own refusal): their credential is a bearer token, which
+            // a page cannot send cross-origin without a preflight, just as on the public listener.
+            return Ok(());
+        }
+        if path != "/health" && self.0.admin.is_configured() {
+            let missing = || Error::unauthorized("X-Admin-Key header is required");
+            check_admin_key(request.headers(), &self.0, missing)
+                .map_err(|e| ErrorReply::from(e).into_response())?;
+        }
+        if !json_or_no_body(request.headers()) {
+            return Err(refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Request bodies must be sent as Content-Type: application/json",
+            ));
+        }
+        Ok(())
     }
-    next.run(request).await
 }
 
 fn refuse(status: StatusCode, reason: &str) -> Response {

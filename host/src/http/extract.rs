@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 /// A JSON body. Unlike `axum::Json` it does not insist on a content type (curl users forget
@@ -146,7 +146,7 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 /// The token of an `Authorization: Bearer …` header.
-pub fn bearer_header(headers: &axum::http::HeaderMap) -> Option<&str> {
+pub fn bearer_header(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -176,7 +176,7 @@ impl FromRequestParts<AppState> for Admin {
             return Ok(Admin);
         }
         let missing = || Error::malformed("X-Admin-Key", "X-Admin-Key header is required");
-        check_admin_key(parts, state, missing)?;
+        check_admin_key(&parts.headers, state, missing)?;
         Proof::record(parts, Identity::Admin);
         Ok(Admin)
     }
@@ -185,12 +185,11 @@ impl FromRequestParts<AppState> for Admin {
 /// The `X-Admin-Key` check of both listeners; only the answer to a missing header differs
 /// (`missing`). Wrong key, or none configured → 403.
 pub fn check_admin_key(
-    parts: &Parts,
+    headers: &HeaderMap,
     state: &AppState,
     missing: impl FnOnce() -> Error,
 ) -> Result<(), Error> {
-    let presented = parts
-        .headers
+    let presented = headers
         .get(ADMIN_KEY_HEADER)
         .map(|v| v.to_str().unwrap_or_default());
     match state.admin.check(presented) {

@@ -130,19 +130,27 @@ async fn relay(state: &SplitState, request: Request) -> Result<Response, ApiErro
 /// On the daemon's protocol routes: the host the client called through split mode's public
 /// listener (see [`FORWARDED_HOST`]) as the request's `Host`, for the links it hands out.
 /// NB: behind the daemon's guard, which has checked the daemon's own `Host` already.
-pub async fn forwarded_host(mut request: Request, next: axum::middleware::Next) -> Response {
-    if let Some(host) = request.headers_mut().remove(&FORWARDED_HOST) {
-        request.headers_mut().insert(header::HOST, host);
+#[derive(Clone)]
+struct ForwardedHost;
+
+impl super::around::Around for ForwardedHost {
+    type Ticket = ();
+
+    fn before(&self, request: &mut Request) -> Result<(), Response> {
+        if let Some(host) = request.headers_mut().remove(&FORWARDED_HOST) {
+            request.headers_mut().insert(header::HOST, host);
+        }
+        Ok(())
     }
-    next.run(request).await
 }
 
 /// The protocol routes (`routes`, the public listener's) and the public-agent call as the
 /// daemon serves them to split mode's public listener, under [`DAEMON_PROTOCOLS_PREFIX`].
 pub fn daemon_routes(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let routes = routes
-        .merge(super::public_agents::call_route())
-        .layer(super::mcp::transport(state))
-        .layer(axum::middleware::from_fn(forwarded_host));
+    let routes = routes.merge(super::public_agents::call_route()).layer(
+        tower::ServiceBuilder::new()
+            .layer(super::around::AroundLayer(ForwardedHost))
+            .layer(super::mcp::transport(state)),
+    );
     Router::new().nest(DAEMON_PROTOCOLS_PREFIX, routes)
 }

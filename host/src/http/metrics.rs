@@ -16,8 +16,7 @@ use super::rate_limit::{Identity, Proof};
 use crate::auth::tokens::require_dashboard_read;
 use crate::telemetry;
 use axum::extract::{Extension, MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics::SharedString;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -145,19 +144,47 @@ pub(super) async fn public_metrics(
     Ok(render(&state).await)
 }
 
-/// Times one request and counts it by its route template (never the raw path, which
-/// would make a series per message id); a request no route matched is `unmatched`.
-pub(super) async fn track(listener: &'static str, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route: SharedString = match request.extensions().get::<MatchedPath>() {
-        Some(path) => path.as_str().to_owned().into(),
-        None => "unmatched".into(),
-    };
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    telemetry::http_request(listener, method, route, status, started.elapsed());
-    response
+/// Times every request of the listener it names and counts it by its route template (never
+/// the raw path, which would make a series per message id); a request no route matched is
+/// `unmatched`.
+#[derive(Clone)]
+pub(super) struct Timed(pub &'static str);
+
+/// One request being timed.
+pub(super) struct Timing {
+    listener: &'static str,
+    method: &'static str,
+    route: Option<MatchedPath>,
+    started: Instant,
+}
+
+impl<B> super::around::Around<B> for Timed {
+    type Ticket = Timing;
+
+    fn before(&self, request: &mut Request) -> Result<Timing, axum::http::Response<B>> {
+        Ok(Timing {
+            listener: self.0,
+            method: method_label(request.method()),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            started: Instant::now(),
+        })
+    }
+}
+
+impl super::around::Ticket for Timing {
+    fn after(self, status: StatusCode) {
+        let route: SharedString = match self.route {
+            Some(path) => path.as_str().to_owned().into(),
+            None => "unmatched".into(),
+        };
+        telemetry::http_request(
+            self.listener,
+            self.method,
+            route,
+            status.as_u16(),
+            self.started.elapsed(),
+        );
+    }
 }
 
 fn method_label(method: &Method) -> &'static str {

@@ -7,6 +7,7 @@
 mod a2a;
 mod accounts;
 mod admin;
+mod around;
 mod connections;
 mod daemon;
 mod daemon_guard;
@@ -28,16 +29,22 @@ pub use rate_limit::RateLimit;
 
 use crate::auth::{AdminKey, SessionTokens};
 use crate::network::Network;
+use around::AroundLayer;
 use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::Route;
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::json;
+use std::convert::Infallible;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower::layer::util::Identity;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -220,14 +227,10 @@ pub fn public_router(state: AppState, rate: RateLimit) -> Router {
         )
         // NB: after every route, since it applies to the method routers registered so far.
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
-        .layer(mcp::transport(&state));
-    facing_the_internet(router, rate, state.body_limit, state.shutdown.clone())
-        // Outermost, so refusals by the rate limit and the body limit are counted too.
-        .layer(axum::middleware::from_fn(|request, next| {
-            metrics::track("public", request, next)
-        }))
-        .with_state(state)
+        .fallback(not_found);
+    let mcp = mcp::transport(&state);
+    let (body_limit, shutdown) = (state.body_limit, state.shutdown.clone());
+    facing_the_internet(router, rate, body_limit, shutdown, Some("public"), mcp).with_state(state)
 }
 
 /// Split mode's public listener (`agentx serve --role public`): the public-agent and
@@ -237,28 +240,48 @@ pub fn split_public_router(state: public_agents::SplitState, rate: RateLimit) ->
         .merge(forward::split_routes())
         .route("/health", get(health))
         .fallback(not_found);
-    facing_the_internet(router, rate, state.body_limit, state.shutdown.clone()).with_state(state)
+    // Not timed: nothing scrapes a split public listener (its daemon has the metrics).
+    let (body_limit, shutdown) = (state.body_limit, state.shutdown.clone());
+    facing_the_internet(router, rate, body_limit, shutdown, None, Identity::new()).with_state(state)
 }
 
-/// What every public listener wraps its routes in: the rate limits (their state swept
-/// until `shutdown`), the body limit, panics as JSON 500s, request tracing.
-fn facing_the_internet<S: Clone + Send + Sync + 'static>(
+/// What every public listener wraps its routes in, outermost first: the request timer (for
+/// the listener named by `timed`, counting every refusal below it), request tracing, panics
+/// as JSON 500s, the body limit, the rate limits (their state swept until shutdown), the
+/// UTF-8 path check, then `innermost`.
+///
+/// NB: one `Router::layer` for the whole stack: each call boxes every route again, and a
+/// waiting long-poll holds each box (benches/README.md, "The handler's future").
+fn facing_the_internet<S, L>(
     router: Router<S>,
     rate: RateLimit,
     body_limit: usize,
     shutdown: CancellationToken,
-) -> Router<S> {
+    timed: Option<&'static str>,
+    innermost: L,
+) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    L: tower::Layer<Route> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<Request>>::Future: Send + 'static,
+{
     let limits = rate_limit::Limits::new(rate);
     spawn_limiter_sweeping(limits.clone(), shutdown);
-    router
-        .layer(tower::layer::layer_fn(Utf8Path))
-        .layer(axum::middleware::from_fn_with_state(
-            limits,
-            rate_limit::enforce,
-        ))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+    router.layer(
+        ServiceBuilder::new()
+            .option_layer(timed.map(|listener| AroundLayer(metrics::Timed(listener))))
+            .layer(TraceLayer::new_for_http())
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(DefaultBodyLimit::max(body_limit))
+            .layer(rate_limit::limiter(limits))
+            .layer(AroundLayer(Utf8Path))
+            .layer(innermost),
+    )
 }
 
 /// The daemon's documented routes: the operator's, `/health` and `/metrics`.
@@ -290,14 +313,13 @@ pub fn daemon_router(state: AppState) -> Router {
             (StatusCode::METHOD_NOT_ALLOWED, Json(error))
         })
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "Not found"}))) })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            daemon_guard::guard,
-        ))
-        .layer(TraceLayer::new_for_http())
-        .layer(axum::middleware::from_fn(|request, next| {
-            metrics::track("daemon", request, next)
-        }))
+        // NB: one `Router::layer`, as in `facing_the_internet`.
+        .layer(
+            ServiceBuilder::new()
+                .layer(AroundLayer(metrics::Timed("daemon")))
+                .layer(TraceLayer::new_for_http())
+                .layer(AroundLayer(daemon_guard::Guard(state.clone()))),
+        )
         .with_state(state)
 }
 
@@ -331,36 +353,20 @@ async fn method_not_allowed(uri: axum::http::Uri) -> Response {
 /// identifier we hand out; refused here in our error shape, where the path extractor would
 /// answer in plain text.
 ///
-/// NB: a tower service rather than `from_fn`, whose future is boxed with a boxed clone of
-/// the route in it: this one's future is the route's own, so a waiting long-poll keeps
-/// nothing of it (benches/README.md, "The handler's future").
+/// Only a path with an escape is decoded: a `&str` is UTF-8 already.
 #[derive(Clone)]
-struct Utf8Path<S>(S);
+struct Utf8Path;
 
-impl<S> tower::Service<axum::extract::Request> for Utf8Path<S>
-where
-    S: tower::Service<axum::extract::Request, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future =
-        futures_util::future::Either<std::future::Ready<Result<Response, S::Error>>, S::Future>;
+impl around::Around for Utf8Path {
+    type Ticket = ();
 
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+    fn before(&self, request: &mut Request) -> Result<(), Response> {
         let path = request.uri().path();
-        if std::str::from_utf8(&percent_decode(path)).is_err() {
-            let refusal = crate::error::Error::malformed("path", "The path is not valid UTF-8");
-            let response = error::refuse_on(path, refusal.into());
-            return futures_util::future::Either::Left(std::future::ready(Ok(response)));
+        if !path.contains('%') || std::str::from_utf8(&percent_decode(path)).is_ok() {
+            return Ok(());
         }
-        futures_util::future::Either::Right(self.0.call(request))
+        let refusal = crate::error::Error::malformed("path", "The path is not valid UTF-8");
+        Err(error::refuse_on(path, refusal.into()))
     }
 }
 

@@ -16,10 +16,9 @@
 
 use super::error::ApiError;
 use crate::config::TrustedProxies;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -190,51 +189,84 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     }
 }
 
-pub async fn enforce(
-    State(limits): State<Arc<Limits>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let address = bucket_of(client_address(&request, &limits.trusted_proxies));
-    let credential = presented_credential(request.headers());
-    let payer = match credential {
-        Some(c) => limits.proven(&c).map_or(Payer::Unproven(c), Payer::Proven),
-        None => Payer::Address(address),
-    };
-    let refused = match payer {
-        Payer::Proven(_) => None,
-        _ => limits.failures.exhausted(&address),
-    }
-    .or_else(|| limits.requests.check(&payer, 1).err());
-    if let Some(retry_after) = refused {
-        return super::error::refuse_on(
-            request.uri().path(),
-            ApiError::RateLimited { retry_after },
-        );
-    }
+/// The limiter in front of every route of a public listener (a layer of
+/// [`super::around::AroundLayer`]): refuses what is over budget, and once the route has
+/// answered learns what the request's credential proved, or charges its refusal.
+#[derive(Clone)]
+pub struct Enforce(Arc<Limits>);
 
-    let proof = Proof::default();
-    request.extensions_mut().insert(proof.clone());
-    request.extensions_mut().insert(Client {
-        address,
-        limits: limits.clone(),
-    });
-    let response = next.run(request).await;
+/// [`Enforce`] over `limits`, as a layer.
+pub fn limiter(limits: Arc<Limits>) -> super::around::AroundLayer<Enforce> {
+    super::around::AroundLayer(Enforce(limits))
+}
 
-    match (proof.0.get(), credential) {
-        (Some(identity), Some(credential)) => limits.remember(credential, identity.clone()),
-        (Some(_), None) => {}
-        (None, credential) => {
-            let status = response.status();
-            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                if let Some(credential) = credential {
-                    limits.forget(&credential);
+/// What [`Enforce`] needs from the response.
+pub struct Charged {
+    proof: Proof,
+    credential: Option<[u8; 32]>,
+    address: IpAddr,
+    limits: Arc<Limits>,
+}
+
+impl super::around::Around for Enforce {
+    type Ticket = Charged;
+
+    fn before(&self, request: &mut Request) -> Result<Charged, Response> {
+        let limits = &self.0;
+        let address = bucket_of(client_address(request, &limits.trusted_proxies));
+        let credential = presented_credential(request.headers());
+        let payer = match credential {
+            Some(c) => limits.proven(&c).map_or(Payer::Unproven(c), Payer::Proven),
+            None => Payer::Address(address),
+        };
+        let refused = match payer {
+            Payer::Proven(_) => None,
+            _ => limits.failures.exhausted(&address),
+        }
+        .or_else(|| limits.requests.check(&payer, 1).err());
+        if let Some(retry_after) = refused {
+            return Err(super::error::refuse_on(
+                request.uri().path(),
+                ApiError::RateLimited { retry_after },
+            ));
+        }
+
+        let proof = Proof::default();
+        request.extensions_mut().insert(proof.clone());
+        request.extensions_mut().insert(Client {
+            address,
+            limits: limits.clone(),
+        });
+        Ok(Charged {
+            proof,
+            credential,
+            address,
+            limits: limits.clone(),
+        })
+    }
+}
+
+impl super::around::Ticket for Charged {
+    fn after(self, status: StatusCode) {
+        let Charged {
+            proof,
+            credential,
+            address,
+            limits,
+        } = self;
+        match (proof.0.get(), credential) {
+            (Some(identity), Some(credential)) => limits.remember(credential, identity.clone()),
+            (Some(_), None) => {}
+            (None, credential) => {
+                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                    if let Some(credential) = credential {
+                        limits.forget(&credential);
+                    }
+                    let _ = limits.failures.check(&address, 1);
                 }
-                let _ = limits.failures.check(&address, 1);
             }
         }
     }
-    response
 }
 
 /// The hash of the credential a request presents: its Bearer token (however spaced) or its
