@@ -43,6 +43,8 @@
 //! - `testing` (native builds only): a mock host so plugins can be unit-tested with
 //!   `cargo test`, without wasm.
 //! - The crate root re-exports the WIT types ([`Message`], [`Reply`], [`Decision`], ...).
+//! - On wasm32, the global allocator (feature `allocator`, on by default): a call need not
+//!   grow the instance's memory (see `heap.rs`).
 //!
 //! # Panics
 //! Plugins are built with `panic = "abort"`, so a panic traps the instance and fails the
@@ -51,6 +53,8 @@
 
 mod bindings;
 pub mod clock;
+#[cfg(all(target_arch = "wasm32", feature = "allocator"))]
+mod heap;
 pub mod history;
 pub mod log;
 pub mod memory;

@@ -18,6 +18,7 @@ mod daemon_lock;
 mod examples;
 mod flow;
 mod fuzz;
+mod guest_heap;
 mod inputs;
 mod limits;
 mod listener;
