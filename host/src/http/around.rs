@@ -4,8 +4,8 @@
 //! `axum::middleware::from_fn` boxes its future, with a boxed clone of the route inside,
 //! and each `Router::layer` boxes the route again: a waiting long-poll kept all of it for
 //! as long as it waited. Here nothing is boxed and nothing is cloned per request; the
-//! listeners stack their middleware in one `Router::layer` call (benches/README.md, "The
-//! handler's future").
+//! listeners stack their middleware in one `Router::layer` call (benches/README.md,
+//! "Middleware without boxes").
 
 use axum::body::Body;
 use axum::extract::Request;

@@ -251,7 +251,7 @@ pub fn split_public_router(state: public_agents::SplitState, rate: RateLimit) ->
 /// UTF-8 path check, then `innermost`.
 ///
 /// NB: one `Router::layer` for the whole stack: each call boxes every route again, and a
-/// waiting long-poll holds each box (benches/README.md, "The handler's future").
+/// waiting long-poll holds each box (benches/README.md, "Middleware without boxes").
 fn facing_the_internet<S, L>(
     router: Router<S>,
     rate: RateLimit,
