@@ -55,6 +55,9 @@ pub async fn tokens_are_found_by_hash_and_revoked_once(s: &Backend) {
         .collect();
     assert_eq!(names, ["older", "newer"], "oldest first");
 
+    // Found once before it is revoked, so a store that keeps what it found must forget it.
+    let before = s.store.token_by_hash(key_hash("older")).await.unwrap();
+    assert_eq!(before.map(|t| t.revoked_at), Some(None));
     let at = now();
     let revoked = s.store.revoke_token(&older.id, at).await.unwrap();
     assert_eq!(revoked.revoked_at, Some(at));

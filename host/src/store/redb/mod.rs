@@ -6,6 +6,7 @@
 //!   `accounts`, `connections`, `messages`, `announcements`, `memory`, `tokens`,
 //!   `chats` and the webhook `outbox`.
 //! - `export`: everything, as records to copy to another backend (`agentx migrate`).
+//! - `token_cache`: the tokens found by hash, kept until a write to the tokens.
 //!
 //! This file only routes each `Store` method to its transaction: a write through the
 //! writer, a read on a snapshot (in place for a point lookup, else off the async runtime).
@@ -33,6 +34,7 @@ mod memory;
 mod messages;
 mod outbox;
 mod tables;
+mod token_cache;
 mod tokens;
 mod writer;
 
@@ -42,6 +44,7 @@ const FILE_NAME: &str = "agentx.redb";
 pub struct RedbStore {
     db: Arc<Database>,
     writer: Writer,
+    tokens: Arc<token_cache::TokenCache>,
     /// The database file (none for a database on another backend, in tests).
     file: Option<std::path::PathBuf>,
 }
@@ -77,6 +80,7 @@ impl RedbStore {
         Ok(Self {
             db,
             writer,
+            tokens: Arc::new(token_cache::TokenCache::new()),
             file: None,
         })
     }
@@ -118,6 +122,13 @@ impl RedbStore {
         F: FnMut(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
     {
         self.writer.write(op).await
+    }
+
+    /// What a write to the tokens does once durable, before its caller is answered: the
+    /// cached lookups are forgotten (see `token_cache`).
+    fn forget_tokens(&self) -> impl FnOnce() + Send + 'static {
+        let tokens = self.tokens.clone();
+        move || tokens.invalidate()
     }
 
     /// Runs `op` on a consistent snapshot, off the async runtime: for reads whose size no
@@ -360,12 +371,24 @@ impl Store for RedbStore {
     }
 
     async fn insert_token(&self, token: ApiToken, hash: [u8; 32]) -> Result<()> {
-        self.write(move |txn, _| tokens::insert_token(txn, &token, hash))
+        self.writer
+            .write_then(
+                move |txn, _| tokens::insert_token(txn, &token, hash),
+                self.forget_tokens(),
+            )
             .await
     }
 
     async fn token_by_hash(&self, hash: [u8; 32]) -> Result<Option<ApiToken>> {
-        self.lookup(|txn| tokens::token_by_hash(txn, hash)).await
+        if let Some(token) = self.tokens.get(&hash) {
+            return Ok(Some(token));
+        }
+        let generation = self.tokens.generation();
+        let found = self.lookup(|txn| tokens::token_by_hash(txn, hash)).await?;
+        if let Some(token) = &found {
+            self.tokens.insert(hash, generation, token.clone());
+        }
+        Ok(found)
     }
 
     async fn tokens(&self, page: Page) -> Result<Paged<ApiToken>> {
@@ -374,7 +397,11 @@ impl Store for RedbStore {
 
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<ApiToken> {
         let id = id.to_owned();
-        self.write(move |txn, _| tokens::revoke_token(txn, &id, at))
+        self.writer
+            .write_then(
+                move |txn, _| tokens::revoke_token(txn, &id, at),
+                self.forget_tokens(),
+            )
             .await
     }
 

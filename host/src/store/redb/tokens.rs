@@ -1,4 +1,7 @@
 //! `agx_live_` tokens, found by the SHA-256 of their text.
+//!
+//! Every write here must reach `RedbStore` through `Writer::write_then` with
+//! `RedbStore::forget_tokens`: lookups are cached until then (see `token_cache`).
 
 use super::tables::{
     TOKEN_HASHES, TOKENS, TOKENS_BY_AGE, get_json, index_age, page_by_age, put_json, require,

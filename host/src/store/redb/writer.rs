@@ -65,6 +65,8 @@ struct Write<F, T> {
     outcome: Option<Result<T>>,
     /// Topics to wake once durable, from the run whose outcome is kept.
     wakes: Vec<Topic>,
+    /// Run once the batch has ended, before the reply (see [`Writer::write_then`]).
+    then: Option<Box<dyn FnOnce() + Send>>,
     reply: oneshot::Sender<Result<T>>,
 }
 
@@ -90,6 +92,9 @@ where
             for topic in &self.wakes {
                 notifier.wake(topic);
             }
+        }
+        if let Some(then) = self.then {
+            then();
         }
         // The caller may have gone (client disconnected); the write stands regardless.
         let _ = self.reply.send(result);
@@ -180,11 +185,35 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
     {
+        self.submit_write(op, None).await
+    }
+
+    /// [`Writer::write`], then `then` on the writer thread once the batch has ended
+    /// (durable, or failed), before the caller is answered: it runs even if the caller
+    /// has gone meanwhile, as the write stands regardless.
+    pub(super) async fn write_then<T, F>(
+        &self,
+        op: F,
+        then: impl FnOnce() + Send + 'static,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
+    {
+        self.submit_write(op, Some(Box::new(then))).await
+    }
+
+    async fn submit_write<T, F>(&self, op: F, then: Option<Box<dyn FnOnce() + Send>>) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let command = Write {
             op,
             outcome: None,
             wakes: Vec::new(),
+            then,
             reply,
         };
         self.submit(Job::Write(Box::new(command)), answer).await
