@@ -1,6 +1,6 @@
 //! Chat sessions of hosted agents (public-api and daemon tasks).
 
-use super::tables::{CHATS, next_seq};
+use super::tables::{CHATS, next_seqs};
 use crate::model::ChatTurn;
 use crate::store::Result;
 use redb::{ReadTransaction, WriteTransaction};
@@ -11,9 +11,9 @@ pub(super) fn append_chat(
     chat: &str,
     turns: &[ChatTurn],
 ) -> Result<()> {
+    let first = next_seqs(txn, turns.len() as u64)?;
     let mut chats = txn.open_table(CHATS)?;
-    for turn in turns {
-        let seq = next_seq(txn)?;
+    for (seq, turn) in (first..).zip(turns) {
         chats.insert((agent, chat, seq), serde_json::to_vec(turn)?.as_slice())?;
     }
     Ok(())

@@ -223,12 +223,18 @@ fn decode_u64(bytes: &[u8]) -> u64 {
 
 /// The next number of the file-wide sequence that orders queues, threads and chats.
 pub(super) fn next_seq(txn: &WriteTransaction) -> Result<u64> {
+    next_seqs(txn, 1)
+}
+
+/// The first of the next `n` numbers of the sequence (one read and one write of the
+/// counter for them all).
+pub(super) fn next_seqs(txn: &WriteTransaction, n: u64) -> Result<u64> {
     let mut meta = txn.open_table(META)?;
     let seq = meta
         .get(SEQ_KEY)?
         .map(|v| decode_u64(v.value()))
         .unwrap_or(1);
-    meta.insert(SEQ_KEY, (seq + 1).to_le_bytes().as_slice())?;
+    meta.insert(SEQ_KEY, (seq + n).to_le_bytes().as_slice())?;
     Ok(seq)
 }
 
