@@ -63,6 +63,10 @@ pub fn build() -> wasmtime::Result<Engine> {
         .wasm_component_model(true)
         // Deadlines by epoch: a counter check per loop iteration, far cheaper than fuel.
         .epoch_interruption(true)
+        // No plugin world uses the component model's async ABI (streams, futures, async
+        // lifts): without it a store carries no concurrent-task state, and every call into
+        // the guest skips making and retiring a task for it.
+        .concurrency_support(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config)?;
 
