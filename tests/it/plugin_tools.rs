@@ -148,6 +148,14 @@ async fn check_explains_what_is_wrong() {
             .refused(&reason);
     }
 
+    // The reason names the component's file, whichever way it was reached.
+    plugin(&["check", d.join("text").to_str().unwrap()])
+        .await
+        .refused(&format!(
+            "{} is not WebAssembly at all",
+            d.join("text").join("c.wasm").display()
+        ));
+
     // A component without a manifest beside it is judged as a file, then asks for one.
     let lone = d.join("lone");
     std::fs::create_dir(&lone).unwrap();

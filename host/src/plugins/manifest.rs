@@ -198,7 +198,8 @@ impl Manifest {
 pub struct PluginSource {
     pub manifest: Manifest,
     pub bytes: std::sync::Arc<[u8]>,
-    /// Where it came from, for messages.
+    /// Where it came from, for messages: the component's file, which is what a message
+    /// about its contents is about (not the folder or manifest it was found through).
     pub origin: String,
 }
 
@@ -212,7 +213,7 @@ impl PluginSource {
         Ok(Self {
             manifest,
             bytes: bytes.into(),
-            origin: path.display().to_string(),
+            origin: component.display().to_string(),
         })
     }
 
