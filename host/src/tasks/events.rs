@@ -81,8 +81,13 @@ impl TaskEvents {
         self.sender.subscribe()
     }
 
-    pub fn publish(&self, event: TaskEvent) {
-        // No subscribers is the normal case, not an error.
-        let _ = self.sender.send(event);
+    /// Sends the event `make` builds, if anyone is subscribed: with no subscriber (the
+    /// normal case) the event is not even built. A subscriber sees the events published
+    /// after it subscribed, so a caller that subscribes before running a task sees all of it.
+    pub fn publish(&self, make: impl FnOnce() -> TaskEvent) {
+        if self.sender.receiver_count() > 0 {
+            // Every subscriber may have gone meanwhile: not an error either.
+            let _ = self.sender.send(make());
+        }
     }
 }

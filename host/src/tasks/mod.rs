@@ -304,33 +304,37 @@ impl Tasks {
         meta: &TaskMeta,
         call: impl Future<Output = Result<Option<String>, PluginError>>,
     ) -> Result<Option<String>, PluginError> {
-        self.publish(meta, EventKind::Start, None, None);
+        self.publish(meta, EventKind::Start, || (None, None));
         let outcome = call.await;
         match &outcome {
             Ok(reply) => {
                 if let Some(text) = reply {
-                    self.publish(meta, EventKind::Text, Some(text.clone()), None);
+                    self.publish(meta, EventKind::Text, || (Some(text.clone()), None));
                 }
-                self.publish(meta, EventKind::Done, reply.clone(), None);
+                self.publish(meta, EventKind::Done, || (reply.clone(), None));
             }
-            Err(e) => self.publish(meta, EventKind::Error, None, Some(e.to_string())),
+            Err(e) => self.publish(meta, EventKind::Error, || (None, Some(e.to_string()))),
         }
         outcome
     }
 
+    /// Publishes the `kind` event of the task `meta`, whose content and error `body` makes
+    /// only if someone is subscribed.
     fn publish(
         &self,
         meta: &TaskMeta,
         kind: EventKind,
-        content: Option<String>,
-        error: Option<String>,
+        body: impl FnOnce() -> (Option<String>, Option<String>),
     ) {
-        self.events.publish(TaskEvent {
-            kind,
-            task: meta.clone(),
-            content,
-            error,
-            at: self.clock.now(),
+        self.events.publish(|| {
+            let (content, error) = body();
+            TaskEvent {
+                kind,
+                task: meta.clone(),
+                content,
+                error,
+                at: self.clock.now(),
+            }
         });
     }
 }
