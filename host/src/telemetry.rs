@@ -12,7 +12,7 @@
 //! (agent ids from agentx.json, route templates), never raw request input: the number of
 //! series stays bounded whatever the traffic.
 
-use metrics::{SharedString, histogram};
+use metrics::{Histogram, SharedString, histogram};
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -149,11 +149,40 @@ impl Drop for LongPollWaiter {
     }
 }
 
-/// A plugin call of `agent`'s plugin ended with `outcome` after `elapsed`.
-pub fn plugin_call(agent: &str, call: &'static str, outcome: &'static str, elapsed: Duration) {
-    histogram!(PLUGIN_CALL_SECONDS,
-        "agent" => agent.to_owned(), "call" => call, "outcome" => outcome)
-    .record(elapsed);
+/// The calls of one agent's plugin ([`PLUGIN_CALL_SECONDS`]). The histogram of its answered
+/// calls (of the one kind a plugin makes: a responder `respond`, a policy `decide`) is
+/// looked up on first use and kept, so a call records into it without building, hashing
+/// and looking up its labels; other outcomes, rare, are looked up each time.
+pub struct PluginCalls {
+    agent: String,
+    answered: OnceLock<(&'static str, Histogram)>,
+}
+
+impl PluginCalls {
+    pub fn new(agent: &str) -> Self {
+        Self {
+            agent: agent.to_owned(),
+            answered: OnceLock::new(),
+        }
+    }
+
+    /// A `call` ended with `outcome` after `elapsed`.
+    pub fn record(&self, call: &'static str, outcome: &'static str, elapsed: Duration) {
+        if outcome == "ok" {
+            let (kind, answered) = self
+                .answered
+                .get_or_init(|| (call, self.histogram(call, outcome)));
+            if *kind == call {
+                return answered.record(elapsed);
+            }
+        }
+        self.histogram(call, outcome).record(elapsed);
+    }
+
+    fn histogram(&self, call: &'static str, outcome: &'static str) -> Histogram {
+        histogram!(PLUGIN_CALL_SECONDS,
+            "agent" => self.agent.clone(), "call" => call, "outcome" => outcome)
+    }
 }
 
 /// Gauges read at scrape time from their source of truth (the plugins' breakers, the
@@ -177,7 +206,39 @@ pub fn reload(outcome: &'static str) {
 
 #[cfg(test)]
 mod tests {
-    use super::status_label;
+    use super::{PluginCalls, status_label};
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use std::time::Duration;
+
+    /// The kept histogram takes only the answered calls of the kind it was made for; every
+    /// other call still lands in its own series.
+    #[test]
+    fn plugin_calls_land_in_their_own_series() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let exported = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let calls = PluginCalls::new("echo");
+            for (call, outcome) in [
+                ("respond", "ok"),
+                ("decide", "ok"),
+                ("respond", "trap"),
+                ("respond", "ok"),
+            ] {
+                calls.record(call, outcome, Duration::from_millis(1));
+            }
+        });
+        let text = exported.render();
+        for (call, outcome, count) in [
+            ("respond", "ok", 2),
+            ("decide", "ok", 1),
+            ("respond", "trap", 1),
+        ] {
+            let series = format!(
+                "agentx_plugin_call_duration_seconds_count{{agent=\"echo\",call=\"{call}\",outcome=\"{outcome}\"}} {count}"
+            );
+            assert!(text.contains(&series), "no {series} in\n{text}");
+        }
+    }
 
     #[test]
     fn every_status_is_its_own_label() {

@@ -94,6 +94,7 @@ pub struct Plugin<P> {
     /// Shared with every plugin loaded from the same component bytes (see [`SharedPres`]).
     pre: Arc<P>,
     health: Health,
+    calls: telemetry::PluginCalls,
 }
 
 pub type ResponderPlugin = Plugin<responder::ResponderPre<CallState>>;
@@ -129,7 +130,7 @@ impl<P> Plugin<P> {
 
     /// A call refused as degraded, counted as the `degraded` outcome of `call`.
     fn refused(&self, call: &'static str) -> PluginError {
-        telemetry::plugin_call(self.agent.label(), call, "degraded", Duration::ZERO);
+        self.calls.record(call, "degraded", Duration::ZERO);
         PluginError::Degraded {
             plugin: self.label(),
         }
@@ -142,12 +143,8 @@ impl<P> Plugin<P> {
         call: &'static str,
         outcome: Result<T, PluginError>,
     ) -> Result<T, PluginError> {
-        telemetry::plugin_call(
-            self.agent.label(),
-            call,
-            outcome_name(&outcome),
-            started.elapsed(),
-        );
+        self.calls
+            .record(call, outcome_name(&outcome), started.elapsed());
         if let Err(e) = &outcome {
             self.log.push("error", "host", e.to_string());
             tracing::warn!(agent = %self.agent, plugin = %self.label(), error = %e, "plugin call failed");
@@ -375,6 +372,7 @@ impl PluginRuntime {
             .collect();
         capabilities.insert(Capability::Log);
         Plugin {
+            calls: telemetry::PluginCalls::new(agent.label()),
             agent,
             limits: manifest.limits.narrowed(&grant.limits),
             grants: Arc::new(Grants {
