@@ -11,8 +11,9 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
+use std::convert::Infallible;
 
 /// A JSON body. Unlike `axum::Json` it does not insist on a content type (curl users forget
 /// it), names the field at fault, and answers in the contract's error shape.
@@ -147,8 +148,30 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 
 /// The token of an `Authorization: Bearer …` header.
 pub fn bearer_header(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+    bearer_value(headers.get(header::AUTHORIZATION)?)
+}
+
+/// A request's `Authorization` header alone, for a handler that reads no other header: the
+/// `HeaderMap` extractor would copy every header of every request.
+pub struct Authorization(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorization {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self(parts.headers.get(header::AUTHORIZATION).cloned()))
+    }
+}
+
+impl Authorization {
+    /// Its Bearer token, as [`bearer_header`] reads it.
+    pub fn bearer(&self) -> Option<&str> {
+        bearer_value(self.0.as_ref()?)
+    }
+}
+
+fn bearer_value(value: &HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())

@@ -12,7 +12,7 @@
 
 use super::AppState;
 use super::error::{ApiError, OpenAiError, Shape};
-use super::extract::{LateJson, bearer_header, live_token};
+use super::extract::{Authorization, LateJson, bearer_header, live_token};
 use super::rate_limit::Proof;
 use crate::error::Error;
 use crate::model::ChatRole;
@@ -338,10 +338,10 @@ struct Model {
 async fn models(
     State(state): State<AppState>,
     proof: Proof,
-    headers: HeaderMap,
+    authorization: Authorization,
 ) -> Result<Json<ModelList>, OpenAiError> {
     let agents = &state.public_agents;
-    let token = live_token(&state, bearer_header(&headers), &proof).await?;
+    let token = live_token(&state, authorization.bearer(), &proof).await?;
     let mut data = Vec::new();
     for agent in agents.callable(&token) {
         let profile = state.network.profile(&agent.id).await?;

@@ -8,7 +8,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorReply};
-use super::extract::{LateJson, Params, bearer_header, live_token};
+use super::extract::{Authorization, LateJson, Params, bearer_header, live_token};
 use super::rate_limit::Proof;
 use crate::auth::tokens::require_dashboard_read;
 use crate::error::Error;
@@ -83,11 +83,11 @@ async fn message_agent(
     State(state): State<AppState>,
     Path(id): Path<String>,
     proof: Proof,
-    headers: HeaderMap,
+    authorization: Authorization,
     body: Result<LateJson<PublicMessage>, ApiError>,
 ) -> Result<Json<TaskResult>, ErrorReply> {
     let LateJson(request) = body?;
-    let token = live_token(&state, bearer_header(&headers), &proof).await?;
+    let token = live_token(&state, authorization.bearer(), &proof).await?;
     let request = request.map_err(|e| {
         Error::invalid(
             "invalid_body",

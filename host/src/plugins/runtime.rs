@@ -95,6 +95,8 @@ pub struct Plugin<P> {
     pre: Arc<P>,
     health: Health,
     calls: telemetry::PluginCalls,
+    /// `name@version`, made once: every call's state names its plugin by it.
+    label: Arc<str>,
 }
 
 pub type ResponderPlugin = Plugin<responder::ResponderPre<CallState>>;
@@ -116,7 +118,7 @@ impl<P> Plugin<P> {
     }
 
     pub fn label(&self) -> String {
-        format!("{}@{}", self.manifest.name, self.manifest.version)
+        self.label.to_string()
     }
 
     /// Lets a call run, unless the plugin is degraded and it is not yet time for a probe.
@@ -373,6 +375,7 @@ impl PluginRuntime {
         capabilities.insert(Capability::Log);
         Plugin {
             calls: telemetry::PluginCalls::new(agent.label()),
+            label: format!("{}@{}", manifest.name, manifest.version).into(),
             agent,
             limits: manifest.limits.narrowed(&grant.limits),
             grants: Arc::new(Grants {
@@ -542,7 +545,7 @@ impl PluginRuntime {
             &self.engine,
             CallState {
                 limits: CallLimits::new(limits.memory_bytes()),
-                plugin: plugin.label().into(),
+                plugin: plugin.label.clone(),
                 conversation: Conversation {
                     agent: plugin.agent.label().to_owned(),
                     session,
