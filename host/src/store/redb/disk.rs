@@ -1,0 +1,388 @@
+//! The redb file's storage backend: redb's own file backend, with the file's holes filled
+//! with zeros in the background.
+//!
+//! redb grows its file with `set_len`, which leaves the new part a hole: no disk blocks
+//! behind it yet. A commit that writes a page there makes ext4 allocate the block, so its
+//! `fdatasync` must also commit the filesystem journal. With chats growing the file, most
+//! group commits paid for that (on this kind of machine a fifth of the writer's time;
+//! benches/README.md has the profile). Blocks that already hold zeros make the commit's
+//! sync write data only.
+//!
+//! Zeroing at `set_len` would stall the commit that grows the file (redb doubles it: a
+//! 1 GiB file grows by 1 GiB), so a thread fills the holes behind redb's back instead. It
+//! never changes what the file says: it writes zeros only over a block that is still a
+//! hole, and checks that while holding the lock redb's writes and resizes take, so a page
+//! redb wrote is never overwritten. Each block is written on its own (4 KiB), since a larger
+//! write makes the kernel cache it in larger folios, and every later page write to one of
+//! them would then write the whole folio back. The filler syncs every few hundred blocks, so
+//! a commit's `fdatasync` never has more than that many of its zeros to write.
+
+use crate::error::context;
+use crate::store::{Result, StoreError};
+use redb::backends::FileBackend;
+use redb::{BackendError, StorageBackend};
+use std::fs::File;
+use std::ops::Bound;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+/// The filesystem block the filler writes at a time.
+const BLOCK: u64 = 4096;
+/// Blocks the filler zeroes between two syncs of its own.
+const BLOCKS_PER_SYNC: u64 = 256;
+/// Free space on the file's filesystem below which the filler stops: the space it takes is
+/// the file's to use, but redb may never need all of it, and a commit must not be the one
+/// to find the disk full because of it.
+const KEEP_FREE: u64 = 1 << 30;
+
+/// A file backend whose holes a background thread fills with zeros.
+pub(super) struct FilledFile {
+    inner: FileBackend,
+    shared: Arc<Shared>,
+    filler: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The store error of a failed `what`.
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |e| StoreError::Backend(context(what, e))
+}
+
+/// What redb's writer and the filler share.
+struct Shared {
+    /// The file, for the filler (its own descriptor, so seeking for holes moves no offset redb
+    /// relies on; redb reads and writes at explicit offsets anyway).
+    file: File,
+    state: Mutex<State>,
+    /// Wakes the filler when the file grew or is closing.
+    changed: Condvar,
+}
+
+struct State {
+    /// The file's length as redb last set it: the filler never writes at or past it.
+    len: u64,
+    /// The file grew since the filler last looked for holes.
+    grew: bool,
+    closed: bool,
+}
+
+type IoResult<T> = std::result::Result<T, std::io::Error>;
+
+impl std::fmt::Debug for FilledFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilledFile")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl FilledFile {
+    /// The backend of `file`; its filler starts at once on the holes the file already has.
+    pub(super) fn new(file: File) -> Result<Self> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                len: file
+                    .metadata()
+                    .map_err(io("read the store file's length"))?
+                    .len(),
+                grew: true,
+                closed: false,
+            }),
+            file: file.try_clone().map_err(io("open the store file again"))?,
+            changed: Condvar::new(),
+        });
+        let filling = shared.clone();
+        let filler = std::thread::Builder::new()
+            .name("agentx-store-fill".into())
+            .spawn(move || filling.run())
+            .map_err(io("spawn the store filler"))?;
+        Ok(Self {
+            inner: FileBackend::new(file)?,
+            shared,
+            filler: Mutex::new(Some(filler)),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.state()
+    }
+
+    /// Stops the filler and waits for it: once redb has closed its backend, nothing
+    /// writes to the file.
+    fn stop_filler(&self) {
+        self.state().closed = true;
+        self.shared.changed.notify_one();
+        let filler = self.filler.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(filler) = filler
+            && filler.join().is_err()
+        {
+            tracing::error!("store filler thread panicked");
+        }
+    }
+}
+
+impl Drop for FilledFile {
+    fn drop(&mut self) {
+        self.stop_filler();
+    }
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // NB: nothing can be left half-done under this lock; a panic elsewhere changes nothing.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Fills the file's holes each time it grows, until the backend closes. A failure only
+    /// stops this round: the holes stay, and cost what they cost before.
+    fn run(&self) {
+        loop {
+            {
+                let mut state = self.state();
+                while !state.grew && !state.closed {
+                    state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+                if state.closed {
+                    return;
+                }
+                state.grew = false;
+            }
+            if let Err(e) = self.fill_holes() {
+                tracing::warn!(error = %e, "could not fill the store file's holes");
+            }
+        }
+    }
+
+    /// Zeroes every hole of the file, one block at a time, while the disk has room.
+    fn fill_holes(&self) -> IoResult<()> {
+        let mut zeroed = 0;
+        let mut at = 0;
+        while let Some((start, end)) = self.next_hole(at)? {
+            let mut block = start - start % BLOCK;
+            while block < end {
+                if zeroed == 0 && !self.has_room()? {
+                    return Ok(());
+                }
+                match self.zero_block(block)? {
+                    Fill::Zeroed => zeroed += 1,
+                    Fill::Kept => {}
+                    Fill::Stop => return self.file.sync_data(),
+                }
+                if zeroed == BLOCKS_PER_SYNC {
+                    self.file.sync_data()?;
+                    zeroed = 0;
+                }
+                block += BLOCK;
+            }
+            at = end;
+        }
+        self.file.sync_data()
+    }
+
+    /// Whether the file's filesystem has more than [`KEEP_FREE`] left for unprivileged use.
+    fn has_room(&self) -> IoResult<bool> {
+        let fs = rustix::fs::fstatvfs(&self.file)?;
+        Ok(fs.f_bavail.saturating_mul(fs.f_frsize) > KEEP_FREE)
+    }
+
+    /// The first hole at or after `at` and before the file's end, as `(start, end)`.
+    fn next_hole(&self, at: u64) -> IoResult<Option<(u64, u64)>> {
+        use rustix::fs::{SeekFrom, seek};
+        let len = self.state().len;
+        if at >= len {
+            return Ok(None);
+        }
+        let start = seek(&self.file, SeekFrom::Hole(at))?;
+        if start >= len {
+            return Ok(None);
+        }
+        let end = match seek(&self.file, SeekFrom::Data(start)) {
+            Ok(data) => data.min(len),
+            Err(rustix::io::Errno::NXIO) => len,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some((start, end)))
+    }
+
+    /// Writes zeros over the block at `offset` if it is still a hole, under the lock redb's
+    /// writes take.
+    fn zero_block(&self, offset: u64) -> IoResult<Fill> {
+        use rustix::fs::{SeekFrom, seek};
+        let state = self.state();
+        if state.closed || offset + BLOCK > state.len {
+            return Ok(Fill::Stop);
+        }
+        // NB: asks the filesystem rather than reading the block: a read would make the
+        // kernel read ahead into large folios, which the writes that follow then inherit.
+        match seek(&self.file, SeekFrom::Data(offset)) {
+            Ok(data) if data < offset + BLOCK => return Ok(Fill::Kept),
+            Ok(_) | Err(rustix::io::Errno::NXIO) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.file.write_all_at(&[0; BLOCK as usize], offset)?;
+        drop(state);
+        Ok(Fill::Zeroed)
+    }
+}
+
+/// What [`Shared::zero_block`] did.
+enum Fill {
+    Zeroed,
+    /// The block holds data (redb wrote it since the hole was found).
+    Kept,
+    /// The file shrank below the block, or is closing.
+    Stop,
+}
+
+impl StorageBackend for FilledFile {
+    fn len(&self) -> IoResult<u64> {
+        self.inner.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> IoResult<()> {
+        self.inner.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> IoResult<()> {
+        let mut state = self.state();
+        self.inner.set_len(len)?;
+        state.grew |= len > state.len;
+        state.len = len;
+        drop(state);
+        self.shared.changed.notify_one();
+        Ok(())
+    }
+
+    fn sync_data(&self) -> IoResult<()> {
+        self.inner.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> IoResult<()> {
+        // NB: held across the write, so the filler cannot read a block as zeros before this
+        // write and zero it after.
+        let _state = self.state();
+        self.inner.write(offset, data)
+    }
+
+    fn close(&self) -> IoResult<()> {
+        self.stop_filler();
+        self.inner.close()
+    }
+
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.try_lock_range(start, end)
+    }
+
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, BackendError> {
+        self.inner.try_lock_shared_range(start, end)
+    }
+
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_range(start, end)
+    }
+
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_shared_range(start, end)
+    }
+
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.unlock_range(start, end)
+    }
+
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.query_lock_range(start, end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    const MIB: u64 = 1 << 20;
+
+    fn open(path: &Path) -> FilledFile {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .unwrap();
+        FilledFile::new(file).unwrap()
+    }
+
+    /// Waits until every byte of the file at `path` has a disk block behind it.
+    fn wait_filled(path: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let meta = std::fs::metadata(path).unwrap();
+            if meta.blocks() * 512 >= meta.len() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the file's holes were not filled"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn read(backend: &FilledFile, offset: u64) -> Vec<u8> {
+        let mut page = vec![0; BLOCK as usize];
+        backend.read(offset, &mut page).unwrap();
+        page
+    }
+
+    /// The file redb grows gets disk blocks behind it, and the pages redb writes while that
+    /// happens keep what redb wrote.
+    #[test]
+    fn a_grown_file_is_filled_around_what_redb_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let backend = open(&path);
+        backend.set_len(64 * MIB).unwrap();
+        let written: Vec<u64> = (0..64 * MIB).step_by(256 * 1024).collect();
+        for (n, &offset) in written.iter().enumerate() {
+            backend
+                .write(offset, &[(n % 255) as u8 + 1; BLOCK as usize])
+                .unwrap();
+        }
+        wait_filled(&path);
+        for (n, &offset) in written.iter().enumerate() {
+            assert_eq!(
+                read(&backend, offset),
+                [(n % 255) as u8 + 1; BLOCK as usize]
+            );
+            assert_eq!(read(&backend, offset + BLOCK), [0; BLOCK as usize]);
+        }
+        assert_eq!(
+            backend.len().unwrap(),
+            64 * MIB,
+            "the filler never grows the file"
+        );
+        backend.close().unwrap();
+    }
+
+    /// A file that already has holes when it is opened (a fill the last run did not finish)
+    /// is filled too.
+    #[test]
+    fn holes_found_at_open_are_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let file = std::fs::File::create(&path).unwrap();
+        file.write_all_at(b"header", 0).unwrap();
+        file.set_len(8 * MIB).unwrap();
+        drop(file);
+        let backend = open(&path);
+        wait_filled(&path);
+        assert_eq!(&read(&backend, 0)[..6], b"header");
+        backend.close().unwrap();
+    }
+}
