@@ -26,6 +26,7 @@ use std::ops::Bound;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The filesystem block the filler writes at a time.
 const BLOCK: u64 = 4096;
@@ -35,6 +36,9 @@ const BLOCKS_PER_SYNC: u64 = 256;
 /// the file's to use, but redb may never need all of it, and a commit must not be the one
 /// to find the disk full because of it.
 const KEEP_FREE: u64 = 1 << 30;
+/// A round of filling that takes this long is worth an operator's notice (a large file with
+/// holes, on its first start with this version).
+const LONG_FILL: Duration = Duration::from_secs(1);
 
 /// A file backend whose holes a background thread fills with zeros.
 pub(super) struct FilledFile {
@@ -147,36 +151,43 @@ impl Shared {
                 }
                 state.grew = false;
             }
-            if let Err(e) = self.fill_holes() {
-                tracing::warn!(error = %e, "could not fill the store file's holes");
+            let started = Instant::now();
+            match self.fill_holes() {
+                Ok(round) => round.log(started.elapsed()),
+                Err(e) => tracing::warn!(error = %e, "could not fill the store file's holes"),
             }
         }
     }
 
     /// Zeroes every hole of the file, one block at a time, while the disk has room.
-    fn fill_holes(&self) -> IoResult<()> {
-        let mut zeroed = 0;
+    fn fill_holes(&self) -> IoResult<Round> {
+        let mut round = Round::default();
+        let mut unsynced = 0;
         let mut at = 0;
-        while let Some((start, end)) = self.next_hole(at)? {
+        'holes: while let Some((start, end)) = self.next_hole(at)? {
             let mut block = start - start % BLOCK;
             while block < end {
-                if zeroed == 0 && !self.has_room()? {
-                    return Ok(());
+                if unsynced == 0 && !self.has_room()? {
+                    round.disk_full = true;
+                    return Ok(round);
                 }
                 match self.zero_block(block)? {
-                    Fill::Zeroed => zeroed += 1,
+                    Fill::Zeroed => unsynced += 1,
                     Fill::Kept => {}
-                    Fill::Stop => return self.file.sync_data(),
+                    Fill::Stop => break 'holes,
                 }
-                if zeroed == BLOCKS_PER_SYNC {
+                if unsynced == BLOCKS_PER_SYNC {
                     self.file.sync_data()?;
-                    zeroed = 0;
+                    round.zeroed += unsynced;
+                    unsynced = 0;
                 }
                 block += BLOCK;
             }
             at = end;
         }
-        self.file.sync_data()
+        self.file.sync_data()?;
+        round.zeroed += unsynced;
+        Ok(round)
     }
 
     /// Whether the file's filesystem has more than [`KEEP_FREE`] left for unprivileged use.
@@ -222,6 +233,34 @@ impl Shared {
         self.file.write_all_at(&[0; BLOCK as usize], offset)?;
         drop(state);
         Ok(Fill::Zeroed)
+    }
+}
+
+/// What a round of [`Shared::fill_holes`] did.
+#[derive(Default)]
+struct Round {
+    /// Blocks written with zeros.
+    zeroed: u64,
+    /// It stopped at [`KEEP_FREE`].
+    disk_full: bool,
+}
+
+impl Round {
+    /// Tells the operator about a round that stopped short or took long.
+    fn log(&self, took: Duration) {
+        let mib = (self.zeroed * BLOCK) >> 20;
+        if self.disk_full {
+            tracing::warn!(
+                mib,
+                "stopped filling the store file's holes: the disk is nearly full"
+            );
+        } else if took >= LONG_FILL {
+            let seconds = took.as_secs_f64();
+            tracing::info!(mib, seconds, "filled the store file's holes");
+        } else if self.zeroed > 0 {
+            let kib = (self.zeroed * BLOCK) >> 10;
+            tracing::debug!(kib, ms = took.as_millis(), "filled the store file's holes");
+        }
     }
 }
 
