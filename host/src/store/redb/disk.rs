@@ -24,7 +24,7 @@ use redb::{BackendError, StorageBackend};
 use std::fs::File;
 use std::ops::Bound;
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,9 @@ const LONG_FILL: Duration = Duration::from_secs(1);
 pub(super) struct FilledFile {
     inner: FileBackend,
     shared: Arc<Shared>,
+    /// Run by redb's first write or resize, which it makes only once it holds the file's
+    /// lock: a file another process has open is never filled behind that process's back.
+    start: Once,
     filler: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -81,30 +84,46 @@ impl std::fmt::Debug for FilledFile {
 }
 
 impl FilledFile {
-    /// The backend of `file`; its filler starts at once on the holes the file already has.
+    /// The backend of `file`. Its filler starts with redb's first write to it, on the holes
+    /// the file has then.
     pub(super) fn new(file: File) -> Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                len: file
-                    .metadata()
-                    .map_err(io("read the store file's length"))?
-                    .len(),
-                grew: true,
+                len: 0,
+                grew: false,
                 closed: false,
             }),
             file: file.try_clone().map_err(io("open the store file again"))?,
             changed: Condvar::new(),
         });
-        let filling = shared.clone();
-        let filler = std::thread::Builder::new()
-            .name("agentx-store-fill".into())
-            .spawn(move || filling.run())
-            .map_err(io("spawn the store filler"))?;
         Ok(Self {
             inner: FileBackend::new(file)?,
             shared,
-            filler: Mutex::new(Some(filler)),
+            start: Once::new(),
+            filler: Mutex::new(None),
         })
+    }
+
+    /// Starts the filler, once. Without it the file is only slower to commit into.
+    fn start_filling(&self) {
+        self.start.call_once(|| {
+            let len = match self.shared.file.metadata() {
+                Ok(meta) => meta.len(),
+                Err(e) => return tracing::warn!(error = %e, "store filler not started"),
+            };
+            let mut state = self.state();
+            state.len = len;
+            state.grew = true;
+            drop(state);
+            let filling = self.shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name("agentx-store-fill".into())
+                .spawn(move || filling.run());
+            match spawned {
+                Ok(filler) => *self.filler.lock().unwrap_or_else(|e| e.into_inner()) = Some(filler),
+                Err(e) => tracing::warn!(error = %e, "store filler not started"),
+            }
+        });
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -283,6 +302,7 @@ impl StorageBackend for FilledFile {
     }
 
     fn set_len(&self, len: u64) -> IoResult<()> {
+        self.start_filling();
         let mut state = self.state();
         self.inner.set_len(len)?;
         state.grew |= len > state.len;
@@ -297,6 +317,7 @@ impl StorageBackend for FilledFile {
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> IoResult<()> {
+        self.start_filling();
         // NB: held across the write, so the filler cannot read a block as zeros before this
         // write and zero it after.
         let _state = self.state();
@@ -410,18 +431,59 @@ mod tests {
     }
 
     /// A file that already has holes when it is opened (a fill the last run did not finish)
-    /// is filled too.
+    /// is filled too, once redb first writes to it and not before.
     #[test]
-    fn holes_found_at_open_are_filled() {
+    fn holes_found_at_open_are_filled_from_redbs_first_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store");
         let file = std::fs::File::create(&path).unwrap();
         file.write_all_at(b"header", 0).unwrap();
         file.set_len(8 * MIB).unwrap();
         drop(file);
+        let before = allocated(&path);
         let backend = open(&path);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(allocated(&path), before, "filled before redb wrote");
+        backend.write(0, b"HEADER").unwrap();
         wait_filled(&path);
-        assert_eq!(&read(&backend, 0)[..6], b"header");
+        assert_eq!(&read(&backend, 0)[..6], b"HEADER");
         backend.close().unwrap();
+    }
+
+    /// Bytes of the file at `path` with disk blocks behind them.
+    fn allocated(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().blocks() * 512
+    }
+
+    /// A file another database has open is left as it is: its owner may write into a hole at
+    /// any moment, and that write is not under this backend's lock. The filler waits for
+    /// redb's first write, and redb refuses the file before writing to it.
+    #[test]
+    fn a_file_another_database_holds_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let holder = redb::Database::create(&path).unwrap();
+        let table = redb::TableDefinition::<u64, &[u8]>::new("t");
+        let txn = holder.begin_write().unwrap();
+        txn.open_table(table)
+            .unwrap()
+            .insert(1, [7u8; 1 << 20].as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        let holes = std::fs::metadata(&path).unwrap().len() - allocated(&path);
+        assert!(holes > 0, "redb's grown file has holes");
+        let before = allocated(&path);
+
+        let second = redb::Database::builder().create_with_backend(open(&path));
+        assert!(
+            second.is_err(),
+            "redb refuses a file another database holds"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            allocated(&path),
+            before,
+            "nothing was written to the held file"
+        );
     }
 }
