@@ -4,9 +4,8 @@
 //! redb grows its file with `set_len`, which leaves the new part a hole: no disk blocks
 //! behind it yet. A commit that writes a page there makes ext4 allocate the block, so its
 //! `fdatasync` must also commit the filesystem journal. With chats growing the file, most
-//! group commits paid for that (on this kind of machine a fifth of the writer's time;
-//! benches/README.md has the profile). Blocks that already hold zeros make the commit's
-//! sync write data only.
+//! group commits paid for that (benches/README.md, "The store file's holes", has the
+//! measurements). Blocks that already hold zeros make the commit's sync write data only.
 //!
 //! Zeroing at `set_len` would stall the commit that grows the file (redb doubles it: a
 //! 1 GiB file grows by 1 GiB), so a thread fills the holes behind redb's back instead. It
@@ -324,8 +323,8 @@ impl StorageBackend for FilledFile {
 
     fn write(&self, offset: u64, data: &[u8]) -> IoResult<()> {
         self.start_filling();
-        // NB: held across the write, so the filler cannot read a block as zeros before this
-        // write and zero it after.
+        // NB: held across the write, so the filler cannot find a block still a hole before
+        // this write and zero it after.
         let _state = self.state();
         self.inner.write(offset, data)
     }
@@ -369,7 +368,6 @@ mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;
-    use std::time::{Duration, Instant};
 
     const MIB: u64 = 1 << 20;
 
