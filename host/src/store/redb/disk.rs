@@ -42,6 +42,7 @@ const KEEP_FREE: u64 = 1 << 30;
 const LONG_FILL: Duration = Duration::from_secs(1);
 
 /// A file backend whose holes a background thread fills with zeros.
+#[derive(Debug)]
 pub(super) struct FilledFile {
     inner: FileBackend,
     shared: Arc<Shared>,
@@ -51,12 +52,8 @@ pub(super) struct FilledFile {
     filler: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The store error of a failed `what`.
-fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
-    move |e| StoreError::Backend(context(what, e))
-}
-
 /// What redb's writer and the filler share.
+#[derive(Debug)]
 struct Shared {
     /// The file, for the filler (its own descriptor, so seeking for holes moves no offset redb
     /// relies on; redb reads and writes at explicit offsets anyway).
@@ -66,6 +63,7 @@ struct Shared {
     changed: Condvar,
 }
 
+#[derive(Debug)]
 struct State {
     /// The file's length as redb last set it: the filler never writes at or past it.
     len: u64,
@@ -75,14 +73,6 @@ struct State {
 }
 
 type IoResult<T> = std::result::Result<T, std::io::Error>;
-
-impl std::fmt::Debug for FilledFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FilledFile")
-            .field("inner", &self.inner)
-            .finish()
-    }
-}
 
 impl FilledFile {
     /// The backend of `file`. Its filler starts with redb's first write to it, on the holes
@@ -94,7 +84,9 @@ impl FilledFile {
                 grew: false,
                 closed: false,
             }),
-            file: file.try_clone().map_err(io("open the store file again"))?,
+            file: file
+                .try_clone()
+                .map_err(|e| StoreError::Backend(context("open the store file again", e)))?,
             changed: Condvar::new(),
         });
         Ok(Self {
