@@ -2,18 +2,19 @@
 //! [`super::messages::take_pending`], which hands them over with the queued messages.
 
 use super::outbox;
-use super::tables::{ANNOUNCEMENTS, next_seq};
+use super::tables::ANNOUNCEMENTS;
+use super::txn::Txn;
 use crate::model::Announcement;
 use crate::notify::Topic;
 use crate::store::{Page, Paged, Result};
-use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 pub(super) fn insert_announcement(
-    txn: &WriteTransaction,
+    txn: &Txn,
     wakes: &mut Vec<Topic>,
     announcement: &Announcement,
 ) -> Result<()> {
-    let seq = next_seq(txn)?;
+    let seq = txn.next_seq()?;
     txn.open_table(ANNOUNCEMENTS)?
         .insert(seq, serde_json::to_vec(announcement)?.as_slice())?;
     outbox::queue_announcement(txn, announcement, wakes)?;

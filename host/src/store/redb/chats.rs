@@ -1,17 +1,13 @@
 //! Chat sessions of hosted agents (public-api and daemon tasks).
 
-use super::tables::{CHATS, next_seqs};
+use super::tables::CHATS;
+use super::txn::Txn;
 use crate::model::ChatTurn;
 use crate::store::Result;
-use redb::{ReadTransaction, WriteTransaction};
+use redb::ReadTransaction;
 
-pub(super) fn append_chat(
-    txn: &WriteTransaction,
-    agent: &str,
-    chat: &str,
-    turns: &[ChatTurn],
-) -> Result<()> {
-    let first = next_seqs(txn, turns.len() as u64)?;
+pub(super) fn append_chat(txn: &Txn, agent: &str, chat: &str, turns: &[ChatTurn]) -> Result<()> {
+    let first = txn.next_seqs(turns.len() as u64)?;
     let mut chats = txn.open_table(CHATS)?;
     for (seq, turn) in (first..).zip(turns) {
         chats.insert((agent, chat, seq), serde_json::to_vec(turn)?.as_slice())?;

@@ -3,8 +3,9 @@
 use super::outbox;
 use super::tables::{
     ANNOUNCEMENT_CURSORS, ANNOUNCEMENTS, CONNECTION_THREADS, CONNECTIONS, IDEMPOTENCY, MESSAGES,
-    PENDING, THREAD_MESSAGES, THREADS, get_json, next_seq, put_json, require,
+    PENDING, THREAD_MESSAGES, THREADS, get_json, put_json, require,
 };
+use super::txn::Txn;
 use crate::model::*;
 use crate::notify::Topic;
 use crate::store::{NewMessage, Rejection, Result, Sent};
@@ -62,11 +63,7 @@ pub(super) fn thread_messages(txn: &ReadTransaction, thread: &str) -> Result<Vec
     Ok(out)
 }
 
-pub(super) fn send_message(
-    txn: &WriteTransaction,
-    wakes: &mut Vec<Topic>,
-    new: NewMessage,
-) -> Result<Sent> {
+pub(super) fn send_message(txn: &Txn, wakes: &mut Vec<Topic>, new: NewMessage) -> Result<Sent> {
     let NewMessage {
         message,
         new_thread,
@@ -109,7 +106,7 @@ pub(super) fn send_message(
         },
     )?;
 
-    let seq = next_seq(txn)?;
+    let seq = txn.next_seq()?;
     let id = message.id.as_str();
     txn.open_table(THREAD_MESSAGES)?
         .insert((message.thread_id.as_str(), seq), id)?;

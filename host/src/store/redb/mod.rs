@@ -1,6 +1,7 @@
 //! The embedded store: one redb file, written through a group-commit writer.
 //!
 //! - `writer`: the thread that owns every write and makes batches durable with one fsync.
+//! - `txn`: a batch's write transaction, which keeps the sequence counter while it is open.
 //! - `tables`: the file's layout, its schema version and the row codecs.
 //! - One file per record family with the transactions of its commands and reads:
 //!   `accounts`, `connections`, `messages`, `announcements`, `memory`, `tokens`,
@@ -18,7 +19,7 @@ use crate::notify::Notifier;
 use crate::notify::Topic;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use redb::{Database, ReadTransaction, ReadableDatabase};
 use std::io::Seek;
 use std::path::Path;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ mod outbox;
 mod tables;
 mod token_cache;
 mod tokens;
+mod txn;
 mod writer;
 
 /// The database file's name in its data directory.
@@ -128,7 +130,7 @@ impl RedbStore {
     async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnMut(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
+        F: FnMut(&txn::Txn, &mut Vec<Topic>) -> Result<T> + Send + 'static,
     {
         self.writer.write(op).await
     }
@@ -528,6 +530,56 @@ mod tests {
         }
     }
 
+    /// A store on a [`GatedDisk`] whose fsyncs are held from now on.
+    fn gated_store() -> (Arc<RedbStore>, Arc<(Mutex<u64>, Condvar)>) {
+        let disk = GatedDisk::default();
+        let gate = disk.gate.clone();
+        grant(&gate, u64::MAX);
+        let db = Database::builder().create_with_backend(disk).unwrap();
+        let store =
+            Arc::new(RedbStore::with_database(db, Arc::new(LocalNotifier::default())).unwrap());
+        *gate.0.lock().unwrap() = 0;
+        (store, gate)
+    }
+
+    /// A send that fails half-way in the writer: its thread is indexed under its connection
+    /// before the connection is found missing.
+    fn send_without_connection(
+        store: &Arc<RedbStore>,
+    ) -> impl Future<Output = Result<Sent>> + Send + 'static {
+        let store = store.clone();
+        let now = Utc::now();
+        let thread = Thread {
+            id: "thread".into(),
+            connection_id: "no-such-connection".into(),
+            subject: "s".into(),
+            status: "active".into(),
+            created_at: now,
+            last_message_at: now,
+        };
+        let message = Message {
+            id: "message".into(),
+            thread_id: thread.id.clone(),
+            from_agent_id: "bob".into(),
+            to_agent_id: "cy".into(),
+            message_type: MessageType::Text,
+            category: None,
+            content: "hi".into(),
+            status: MessageStatus::Sent,
+            created_at: now,
+            acknowledged_at: None,
+            permission: None,
+        };
+        async move {
+            let new = NewMessage {
+                message,
+                new_thread: Some(thread),
+                idempotency: None,
+            };
+            store.send_message(new).await
+        }
+    }
+
     /// Polls `write` once, which queues its job for the writer (so jobs queue in the order
     /// written here), and hands it back to be awaited.
     fn queued<T>(
@@ -560,13 +612,7 @@ mod tests {
     /// their commit is not yet durable a read that can see it waits for the fsync.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_are_durable_before_anyone_sees_them_and_a_failure_rolls_back_alone() {
-        let disk = GatedDisk::default();
-        let gate = disk.gate.clone();
-        grant(&gate, u64::MAX);
-        let db = Database::builder().create_with_backend(disk).unwrap();
-        let store =
-            Arc::new(RedbStore::with_database(db, Arc::new(LocalNotifier::default())).unwrap());
-        *gate.0.lock().unwrap() = 0;
+        let (store, gate) = gated_store();
         let _open = OpenOnDrop(gate.clone());
         let quota = MemoryQuota {
             per_agent: 10,
@@ -592,43 +638,10 @@ mod tests {
             "the read did not wait"
         );
 
-        // Queued behind it, so taken as one batch: a write, one that fails half-way (its
-        // thread is indexed under its connection before the connection is found missing),
-        // another write.
+        // Queued behind it, so taken as one batch: a write, one that fails half-way, another
+        // write.
         let mut before = set("bob");
-        let failing = queued({
-            let store = store.clone();
-            let now = Utc::now();
-            let thread = Thread {
-                id: "thread".into(),
-                connection_id: "no-such-connection".into(),
-                subject: "s".into(),
-                status: "active".into(),
-                created_at: now,
-                last_message_at: now,
-            };
-            let message = Message {
-                id: "message".into(),
-                thread_id: thread.id.clone(),
-                from_agent_id: "bob".into(),
-                to_agent_id: "cy".into(),
-                message_type: MessageType::Text,
-                category: None,
-                content: "hi".into(),
-                status: MessageStatus::Sent,
-                created_at: now,
-                acknowledged_at: None,
-                permission: None,
-            };
-            async move {
-                let new = NewMessage {
-                    message,
-                    new_thread: Some(thread),
-                    idempotency: None,
-                };
-                store.send_message(new).await
-            }
-        });
+        let failing = queued(send_without_connection(&store));
         let mut after = set("cy");
 
         // The first fsync goes through; the batch's own is held.
@@ -675,6 +688,41 @@ mod tests {
         let started = std::time::Instant::now();
         store.memory_get("bob", "k").await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    /// The sequence counter a batch keeps while its transaction is open (see `txn`) is
+    /// written back when a replay commits too: a job after the failure, in the same batch,
+    /// takes numbers after those of the replayed jobs (one taken twice would overwrite the
+    /// chat turn stored under it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sequence_numbers_stay_unique_across_a_replay() {
+        let (store, gate) = gated_store();
+        let _open = OpenOnDrop(gate.clone());
+        let turn = |content: &'static str| {
+            let store = store.clone();
+            let turn = ChatTurn {
+                role: ChatRole::Incoming,
+                sender: "ada".into(),
+                content: content.into(),
+                at: Utc::now(),
+            };
+            queued(async move { store.append_chat("echo", "chat", vec![turn]).await })
+        };
+
+        // The first batch is held in its fsync, so the next three are taken as one.
+        let first = turn("first");
+        let before = turn("before");
+        let failing = queued(send_without_connection(&store));
+        let after = turn("after");
+        grant(&gate, u64::MAX);
+        for write in [first, before, after] {
+            write.await.unwrap();
+        }
+        assert!(failing.await.is_err());
+
+        let turns = store.chat_turns("echo", "chat", 10).await.unwrap();
+        let contents: Vec<_> = turns.iter().map(|t| t.content.as_str()).collect();
+        assert_eq!(contents, ["first", "before", "after"]);
     }
 
     /// A file written before its indexes existed (the webhook deliveries by agent, the

@@ -2,7 +2,8 @@
 //! their message or announcement, so a committed message always has its delivery.
 
 use super::RedbStore;
-use super::tables::{AGENTS, get_json, next_seq, put_json, require};
+use super::tables::{AGENTS, get_json, put_json, require};
+use super::txn::Txn;
 use crate::model::{
     Agent, Announcement, DeliveryStatus, Message, WebhookDelivery, WebhookEvent, new_secret,
 };
@@ -126,11 +127,7 @@ fn due_of_agents(
 }
 
 /// Queues the message for its recipient's webhook, if it has one.
-pub(super) fn queue_message(
-    txn: &WriteTransaction,
-    message: &Message,
-    wakes: &mut Vec<Topic>,
-) -> Result<()> {
+pub(super) fn queue_message(txn: &Txn, message: &Message, wakes: &mut Vec<Topic>) -> Result<()> {
     let recipient: Option<Agent> = get_json(&txn.open_table(AGENTS)?, &message.to_agent_id)?;
     if recipient.is_some_and(|a| a.webhook_url.is_some()) {
         let body = serde_json::to_string(message)?;
@@ -143,7 +140,7 @@ pub(super) fn queue_message(
 
 /// Queues the announcement for every agent with a webhook.
 pub(super) fn queue_announcement(
-    txn: &WriteTransaction,
+    txn: &Txn,
     announcement: &Announcement,
     wakes: &mut Vec<Topic>,
 ) -> Result<()> {
@@ -167,7 +164,7 @@ pub(super) fn queue_announcement(
 }
 
 fn queue(
-    txn: &WriteTransaction,
+    txn: &Txn,
     agent: &str,
     event: WebhookEvent,
     subject_id: &str,
@@ -175,7 +172,7 @@ fn queue(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let delivery = store_outbox::new_delivery(agent, event, subject_id, now);
-    let seq = next_seq(txn)?;
+    let seq = txn.next_seq()?;
     txn.open_table(AGENT_DELIVERIES)?
         .insert((agent, seq), delivery.id.as_str())?;
     move_due(txn, &delivery, None, Some(now))?;

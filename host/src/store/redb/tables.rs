@@ -221,21 +221,19 @@ fn decode_u64(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))
 }
 
-/// The next number of the file-wide sequence that orders queues, threads and chats.
-pub(super) fn next_seq(txn: &WriteTransaction) -> Result<u64> {
-    next_seqs(txn, 1)
-}
-
-/// The first of the next `n` numbers of the sequence (one read and one write of the
-/// counter for them all).
-pub(super) fn next_seqs(txn: &WriteTransaction, n: u64) -> Result<u64> {
-    let mut meta = txn.open_table(META)?;
-    let seq = meta
+/// The next number of the file-wide sequence, as the last commit left it (see `txn`).
+pub(super) fn stored_seq(txn: &WriteTransaction) -> Result<u64> {
+    Ok(txn
+        .open_table(META)?
         .get(SEQ_KEY)?
         .map(|v| decode_u64(v.value()))
-        .unwrap_or(1);
-    meta.insert(SEQ_KEY, (seq + n).to_le_bytes().as_slice())?;
-    Ok(seq)
+        .unwrap_or(1))
+}
+
+pub(super) fn store_seq(txn: &WriteTransaction, next: u64) -> Result<()> {
+    txn.open_table(META)?
+        .insert(SEQ_KEY, next.to_le_bytes().as_slice())?;
+    Ok(())
 }
 
 pub(super) fn get_json<T: DeserializeOwned>(

@@ -27,11 +27,12 @@
 //! the read's result is handed out only once the durable mark has caught up. Only a batch
 //! in which a job failed makes a non-durable commit; otherwise reads never wait.
 
+use super::txn::Txn;
 use crate::error::context;
 use crate::notify::{Notifier, Topic};
 use crate::store::{Result, StoreError};
 use crate::telemetry;
-use redb::{Database, Durability, WriteTransaction};
+use redb::{Database, Durability};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -53,7 +54,7 @@ enum Job {
 trait Command: Send {
     /// Runs the command in `txn` and keeps its outcome; `false` when it failed (and its
     /// changes must be rolled back). May run again in a new transaction (a replay).
-    fn apply(&mut self, txn: &WriteTransaction) -> bool;
+    fn apply(&mut self, txn: &Txn) -> bool;
     /// Answers the caller with the kept outcome, once `synced` says whether its
     /// transaction is durable.
     fn finish(self: Box<Self>, synced: Result<()>, notifier: &dyn Notifier);
@@ -73,9 +74,9 @@ struct Write<F, T> {
 impl<F, T> Command for Write<F, T>
 where
     T: Send,
-    F: FnMut(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send,
+    F: FnMut(&Txn, &mut Vec<Topic>) -> Result<T> + Send,
 {
-    fn apply(&mut self, txn: &WriteTransaction) -> bool {
+    fn apply(&mut self, txn: &Txn) -> bool {
         self.wakes.clear();
         let outcome = (self.op)(txn, &mut self.wakes);
         let applied = outcome.is_ok();
@@ -183,7 +184,7 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnMut(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
+        F: FnMut(&Txn, &mut Vec<Topic>) -> Result<T> + Send + 'static,
     {
         self.submit_write(op, None).await
     }
@@ -198,7 +199,7 @@ impl Writer {
     ) -> Result<T>
     where
         T: Send + 'static,
-        F: FnMut(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
+        F: FnMut(&Txn, &mut Vec<Topic>) -> Result<T> + Send + 'static,
     {
         self.submit_write(op, Some(Box::new(then))).await
     }
@@ -206,7 +207,7 @@ impl Writer {
     async fn submit_write<T, F>(&self, op: F, then: Option<Box<dyn FnOnce() + Send>>) -> Result<T>
     where
         T: Send + 'static,
-        F: FnMut(&WriteTransaction, &mut Vec<Topic>) -> Result<T> + Send + 'static,
+        F: FnMut(&Txn, &mut Vec<Topic>) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let command = Write {
@@ -287,7 +288,7 @@ struct Batch<'a> {
     marks: &'a Marks,
     /// Open once a command has been applied and until a failure aborts it, a replay
     /// commits it, or the batch commits.
-    txn: Option<WriteTransaction>,
+    txn: Option<Txn>,
     /// Commands applied in `txn`, in order.
     applied: Vec<Box<dyn Command>>,
     /// Commands committed without an fsync (replayed after a failure): durable once the
@@ -315,7 +316,7 @@ impl<'a> Batch<'a> {
     }
 
     fn apply(&mut self, mut command: Box<dyn Command>) {
-        let txn = match self.txn.take().map_or_else(|| begin(self.db), Ok) {
+        let txn = match self.txn.take().map_or_else(|| Txn::begin(self.db), Ok) {
             Ok(txn) => txn,
             Err(e) => return self.settled.push((command, Err(e))),
         };
@@ -332,13 +333,13 @@ impl<'a> Batch<'a> {
     /// had succeeded in it again in a new transaction and commits that without an fsync.
     /// One failing now (an operation that does not behave the same twice) is settled like
     /// the first, and the rest replayed again.
-    fn replay(&mut self, failed: WriteTransaction) {
-        let mut aborted = failed.abort().map_err(StoreError::from);
+    fn replay(&mut self, failed: Txn) {
+        let mut aborted = failed.abort();
         loop {
             if self.applied.is_empty() {
                 return;
             }
-            let txn = match aborted.and_then(|()| begin(self.db)) {
+            let txn = match aborted.and_then(|()| Txn::begin(self.db)) {
                 Ok(txn) => txn,
                 Err(e) => return self.stop(&e),
             };
@@ -347,21 +348,17 @@ impl<'a> Batch<'a> {
                 Some(failing) => {
                     let command = self.applied.remove(failing);
                     self.settled.push((command, Ok(())));
-                    aborted = txn.abort().map_err(StoreError::from);
+                    aborted = txn.abort();
                 }
             }
         }
     }
 
-    fn commit_replayed(&mut self, mut txn: WriteTransaction) {
+    fn commit_replayed(&mut self, txn: Txn) {
         // NB: the mark is raised before the commit, so a reader that sees the commit also
         // sees its mark and waits for the batch's fsync.
         self.marks.committed.fetch_add(1, Ordering::SeqCst);
-        let committed = txn
-            .set_durability(Durability::None)
-            .map_err(StoreError::from)
-            .and_then(|()| Ok(txn.commit()?));
-        match committed {
+        match txn.commit(Durability::None) {
             Ok(()) => self.committed.append(&mut self.applied),
             Err(e) => self.stop(&e),
         }
@@ -387,10 +384,7 @@ impl<'a> Batch<'a> {
         let mark = marks.committed.load(Ordering::SeqCst);
         let syncing = Instant::now();
         let synced = match txn {
-            Some(mut txn) => txn
-                .set_durability(Durability::Immediate)
-                .map_err(StoreError::from)
-                .and_then(|()| Ok(txn.commit()?)),
+            Some(txn) => txn.commit(Durability::Immediate),
             None if !committed.is_empty() => make_durable(db),
             None => Ok(()),
         };
@@ -411,11 +405,6 @@ impl<'a> Batch<'a> {
             command.finish(synced.clone(), notifier);
         }
     }
-}
-
-/// A write transaction for a batch; its durability is set when it commits.
-fn begin(db: &Database) -> Result<WriteTransaction> {
-    Ok(db.begin_write()?)
 }
 
 /// An empty immediate commit: redb then persists every non-durable commit before it.
