@@ -5,7 +5,7 @@ use super::{CallState, Outcome, Session, bounded, store_failed};
 use crate::model::ChatTurn;
 use crate::plugins::bindings::responder::agentx::plugin::history;
 use crate::plugins::manifest::Capability;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,18 +18,23 @@ const MAX_HISTORY_TURNS: u32 = 100;
 /// instant between that write's commit and [`Held`]'s drop, see its turns twice.
 #[derive(Default)]
 pub struct TurnsInFlight {
-    /// By agent and chat session: each running call's turns, under the call's number.
-    calls: Mutex<HashMap<(String, String), Vec<CallTurns>>>,
+    /// Each running call's turns, under its number (so oldest first). Kept by call rather
+    /// than by session: every chat call holds and drops its turns, while only a call of
+    /// `history` looks them up, and a scan of the calls running then is cheap.
+    calls: Mutex<BTreeMap<u64, CallTurns>>,
     next: AtomicU64,
 }
 
-/// A running call's number and turns.
-type CallTurns = (u64, Vec<ChatTurn>);
+/// A running call's agent, chat session and turns.
+struct CallTurns {
+    agent: String,
+    session: String,
+    turns: Vec<ChatTurn>,
+}
 
 /// A call's turns in [`TurnsInFlight`], until this is dropped.
 pub struct Held {
     turns: Arc<TurnsInFlight>,
-    key: (String, String),
     call: u64,
 }
 
@@ -37,12 +42,17 @@ impl TurnsInFlight {
     /// Shows `turns` of `agent`'s chat `session` to `history` until the guard is dropped.
     pub fn hold(self: &Arc<Self>, agent: &str, session: &str, turns: Vec<ChatTurn>) -> Held {
         let call = self.next.fetch_add(1, Ordering::Relaxed);
-        let key = (agent.to_owned(), session.to_owned());
-        let mut calls = self.calls.lock().expect("never poisoned");
-        calls.entry(key.clone()).or_default().push((call, turns));
+        let running = CallTurns {
+            agent: agent.to_owned(),
+            session: session.to_owned(),
+            turns,
+        };
+        self.calls
+            .lock()
+            .expect("never poisoned")
+            .insert(call, running);
         Held {
             turns: self.clone(),
-            key,
             call,
         }
     }
@@ -50,25 +60,18 @@ impl TurnsInFlight {
     /// The running calls' turns of `agent`'s chat `session`, oldest call first.
     fn of(&self, agent: &str, session: &str) -> Vec<ChatTurn> {
         let calls = self.calls.lock().expect("never poisoned");
-        let key = (agent.to_owned(), session.to_owned());
-        calls.get(&key).map_or_else(Vec::new, |running| {
-            running
-                .iter()
-                .flat_map(|(_, turns)| turns.iter().cloned())
-                .collect()
-        })
+        calls
+            .values()
+            .filter(|c| c.agent == agent && c.session == session)
+            .flat_map(|c| c.turns.iter().cloned())
+            .collect()
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         let mut calls = self.turns.calls.lock().expect("never poisoned");
-        if let Some(running) = calls.get_mut(&self.key) {
-            running.retain(|(call, _)| *call != self.call);
-            if running.is_empty() {
-                calls.remove(&self.key);
-            }
-        }
+        calls.remove(&self.call);
     }
 }
 
@@ -188,19 +191,25 @@ mod tests {
         let in_flight = h.state.services.turns_in_flight.clone();
         let held = in_flight.hold("agent-a", "c", vec![turn(2)]);
         let elsewhere = in_flight.hold("agent-a", "other", vec![turn(9)]);
+        let other_agent = in_flight.hold("agent-b", "c", vec![turn(8)]);
+        let later = in_flight.hold("agent-a", "c", vec![turn(3)]);
 
         let contents = |turns: Vec<history::Turn>| -> Vec<String> {
             turns.into_iter().map(|t| t.content).collect()
         };
         let seen = h.state.recent(10).await.unwrap().unwrap();
-        assert_eq!(contents(seen), ["turn 0", "turn 1", "turn 2"]);
+        assert_eq!(contents(seen), ["turn 0", "turn 1", "turn 2", "turn 3"]);
         let last = h.state.recent(1).await.unwrap().unwrap();
-        assert_eq!(contents(last), ["turn 2"]);
+        assert_eq!(contents(last), ["turn 3"]);
 
         drop(held);
         let seen = h.state.recent(10).await.unwrap().unwrap();
+        assert_eq!(contents(seen), ["turn 0", "turn 1", "turn 3"]);
+        drop(later);
+        let seen = h.state.recent(10).await.unwrap().unwrap();
         assert_eq!(contents(seen), ["turn 0", "turn 1"]);
         drop(elsewhere);
+        drop(other_agent);
         assert!(in_flight.calls.lock().unwrap().is_empty());
     }
 
