@@ -25,6 +25,7 @@ use redb::{BackendError, StorageBackend};
 use std::fs::File;
 use std::ops::Bound;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -75,9 +76,16 @@ struct State {
 type IoResult<T> = std::result::Result<T, std::io::Error>;
 
 impl FilledFile {
-    /// The backend of `file`. Its filler starts with redb's first write to it, on the holes
-    /// the file has then.
-    pub(super) fn new(file: File) -> Result<Self> {
+    /// The backend of the file at `path`, created if missing. Its filler starts with redb's
+    /// first write to it, on the holes the file has then.
+    pub(super) fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| StoreError::Backend(context(format!("open {}", path.display()), e)))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 len: 0,
@@ -359,19 +367,11 @@ impl StorageBackend for FilledFile {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
-    use std::path::Path;
 
     const MIB: u64 = 1 << 20;
 
     fn open(path: &Path) -> FilledFile {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .unwrap();
-        FilledFile::new(file).unwrap()
+        FilledFile::open(path).unwrap()
     }
 
     /// Waits until every byte of the file at `path` has a disk block behind it.
@@ -379,8 +379,7 @@ mod tests {
         // NB: 16 MiB is 64 syncs and rests; a disk with 100 ms syncs would need 13 s.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let meta = std::fs::metadata(path).unwrap();
-            if meta.blocks() * 512 >= meta.len() {
+            if allocated(path) >= std::fs::metadata(path).unwrap().len() {
                 return;
             }
             assert!(

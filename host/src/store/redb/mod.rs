@@ -58,14 +58,7 @@ impl RedbStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Backend(context(format!("create {}", dir.display()), e)))?;
         let file = dir.join(FILE_NAME);
-        let opened = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&file)
-            .map_err(|e| StoreError::Backend(context(format!("open {}", file.display()), e)))?;
-        let db = Database::builder().create_with_backend(disk::FilledFile::new(opened)?)?;
+        let db = Database::builder().create_with_backend(disk::FilledFile::open(&file)?)?;
         let mut store = Self::with_database(db, notifier)?;
         store.file = Some(file);
         Ok(store)
