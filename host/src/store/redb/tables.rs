@@ -230,6 +230,7 @@ pub(super) fn stored_seq(txn: &WriteTransaction) -> Result<u64> {
         .unwrap_or(1))
 }
 
+/// Records `next` as the sequence's next number, for the commit of `txn` (see `txn`).
 pub(super) fn store_seq(txn: &WriteTransaction, next: u64) -> Result<()> {
     txn.open_table(META)?
         .insert(SEQ_KEY, next.to_le_bytes().as_slice())?;

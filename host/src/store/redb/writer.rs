@@ -409,8 +409,5 @@ impl<'a> Batch<'a> {
 
 /// An empty immediate commit: redb then persists every non-durable commit before it.
 fn make_durable(db: &Database) -> Result<()> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
-    txn.commit()?;
-    Ok(())
+    Txn::begin(db)?.commit(Durability::Immediate)
 }
