@@ -17,5 +17,6 @@ pub struct ChatTurn {
     pub role: ChatRole,
     pub sender: String,
     pub content: String,
+    #[serde(serialize_with = "super::time::serialize")]
     pub at: DateTime<Utc>,
 }

@@ -76,8 +76,8 @@ impl ChatOwner<'_> {
     /// NB: `/` cannot occur in a token id, so no two owners' keys can meet.
     fn session(self, chat_id: &str) -> String {
         match self {
-            ChatOwner::Token(id) => format!("token/{id}/{chat_id}"),
-            ChatOwner::Daemon => format!("daemon/{chat_id}"),
+            ChatOwner::Token(id) => ["token/", id, "/", chat_id].concat(),
+            ChatOwner::Daemon => ["daemon/", chat_id].concat(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! chat turn reach plugins in the same shape.
 
 use super::TaskMeta;
-use crate::model::Message;
+use crate::model::{Message, time};
 use crate::plugins::types::{Channel, Message as Request, RequestContext};
 use chrono::{DateTime, Utc};
 
@@ -32,7 +32,7 @@ pub fn from_network(agent: &str, message: &Message, sender: String) -> (RequestC
         category: message.category.map(|c| c.to_string()),
         from_agent_id: Some(message.from_agent_id.clone()),
         thread_id: Some(message.thread_id.clone()),
-        created_at: message.created_at.to_rfc3339(),
+        created_at: time::rfc3339(&message.created_at),
     };
     (context, request)
 }
@@ -60,7 +60,7 @@ pub fn from_chat(
         category: None,
         from_agent_id: None,
         thread_id: None,
-        created_at: at.to_rfc3339(),
+        created_at: time::rfc3339(&at),
     };
     (context, request)
 }

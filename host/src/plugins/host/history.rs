@@ -127,7 +127,7 @@ impl history::Host for CallState {
                     },
                     sender: names[&m.from_agent_id].clone(),
                     content: m.content,
-                    at: m.created_at.to_rfc3339(),
+                    at: crate::model::time::rfc3339(&m.created_at),
                 })
                 .collect())
         })
@@ -144,7 +144,7 @@ impl From<crate::model::ChatTurn> for history::Turn {
             },
             sender: turn.sender,
             content: turn.content,
-            at: turn.at.to_rfc3339(),
+            at: crate::model::time::rfc3339(&turn.at),
         }
     }
 }
