@@ -30,7 +30,8 @@ pub const MAX_KEY_CHARS: usize = 128;
 /// JSON object (or null). Serde's derive also builds a struct from an array of its fields
 /// in order, which no client means and no schema of ours allows. The object's fields go
 /// straight to the struct, as they would without this, rather than through a
-/// `serde_json::Map` first (a public call's `context` was 0.9% of the server's CPU that way).
+/// `serde_json::Map` first (which was 0.9% of the workers' samples under the public load,
+/// benches/README.md, "Text without `core::fmt`").
 pub fn object<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
