@@ -18,7 +18,7 @@ impl clock::Host for CallState {
     async fn now_iso8601(&mut self) -> Outcome<String> {
         Ok(self
             .require(Capability::Clock)
-            .map(|()| self.services.clock.now().to_rfc3339()))
+            .map(|()| crate::model::time::rfc3339(&self.services.clock.now())))
     }
 }
 
