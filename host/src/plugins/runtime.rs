@@ -18,6 +18,7 @@ use super::host::{
 use super::inspect;
 use super::log::PluginLog;
 use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
+use super::reaper::Reaper;
 use crate::error::{Source, context, source};
 use crate::telemetry;
 use sha2::{Digest, Sha256};
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
@@ -264,6 +265,8 @@ pub struct PluginRuntime {
     slots: Arc<Semaphore>,
     /// When each loaded plugin counts as degraded, and how it comes back.
     health: HealthPolicy,
+    /// Drops finished stores, each with its slot, in idle time.
+    reaper: Reaper<(Store<CallState>, OwnedSemaphorePermit)>,
 }
 
 impl PluginRuntime {
@@ -294,6 +297,7 @@ impl PluginRuntime {
             services,
             slots: Arc::new(Semaphore::new(engine::MAX_INSTANCES as usize)),
             health,
+            reaper: Reaper::start(),
         })
     }
 
@@ -535,9 +539,8 @@ impl PluginRuntime {
         session: Session,
         work: CallFn<T>,
     ) -> Result<T, PluginError> {
-        let _slot = self
-            .slots
-            .acquire()
+        let slot = Arc::clone(&self.slots)
+            .acquire_owned()
             .await
             .expect("the slot semaphore is never closed");
         let limits = plugin.limits;
@@ -579,6 +582,8 @@ impl PluginRuntime {
             let wasi = wasi.get_mut().unwrap_or_else(PoisonError::into_inner);
             wasi.drain_into(&plugin.log);
         }
+        // The slot goes with the store: it is free again once the instance's memory is reset.
+        self.reaper.reap((store, slot));
         match outcome {
             Err(_) => Err(timeout()),
             Ok(Ok(value)) => Ok(value),
