@@ -2,11 +2,12 @@
 //!
 //! Dropping a call's `Store` resets its instance's memory in place for the next call
 //! (wasmtime's `PAGEMAP_SCAN` walk, then the dirty pages copied back): about 5 µs, an eighth
-//! of a public call's time on a tokio worker. Nothing waits for it but the pool slot, so a
-//! thread of the kernel's idle class (`SCHED_IDLE`: it runs only when a core has nothing
-//! else to run) does it instead. Under load that is while every call in flight waits on the
-//! store's fsync, cores the group commit would otherwise leave idle (benches/README.md,
-//! "Stores dropped in idle time, the group commit paced").
+//! of a public call's time on a tokio worker. Nothing waits for it but the pool slot, so
+//! under load (the runtime decides when: `PluginRuntime::call`) a thread of the kernel's
+//! idle class (`SCHED_IDLE`: it runs only when a core has nothing else to run) does it
+//! instead, while every call in flight waits on the store's fsync: cores the group commit
+//! would otherwise leave idle (benches/README.md, "Stores dropped in idle time, the group
+//! commit paced").
 //!
 //! Nothing a call can see changes: what is handed over is the store *with its slot's
 //! permit*, so its pool slot stays taken, and no other instance gets that memory, until the
