@@ -8,7 +8,6 @@
 //! - `bindings`: the only `bindgen!`s, over `wit/`.
 //! - `host`: per-call state and the capability imports, each checked against the grant.
 //! - [`runtime`]: loading plugins for agents and calling them under limits.
-//! - `reaper`: finished calls' stores dropped in idle time, off the request.
 //! - [`health`]: when a plugin counts as degraded, and how it comes back by itself.
 //! - [`policy`]: the network's contract policy, answered by policy plugins.
 //! - [`log`]: each plugin's recent log, for operators.
@@ -23,7 +22,6 @@ pub mod inspect;
 pub mod log;
 pub mod manifest;
 pub mod policy;
-mod reaper;
 pub mod runtime;
 
 pub use bindings::types;

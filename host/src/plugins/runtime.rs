@@ -18,7 +18,6 @@ use super::host::{
 use super::inspect;
 use super::log::PluginLog;
 use super::manifest::{Capabilities, Capability, Limits, Manifest, PluginSource, World};
-use super::reaper::Reaper;
 use crate::error::{Source, context, source};
 use crate::telemetry;
 use sha2::{Digest, Sha256};
@@ -27,7 +26,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
@@ -265,8 +264,6 @@ pub struct PluginRuntime {
     slots: Arc<Semaphore>,
     /// When each loaded plugin counts as degraded, and how it comes back.
     health: HealthPolicy,
-    /// Drops finished stores, each with its slot, in idle time.
-    reaper: Reaper<(Store<CallState>, OwnedSemaphorePermit)>,
 }
 
 impl PluginRuntime {
@@ -297,7 +294,6 @@ impl PluginRuntime {
             services,
             slots: Arc::new(Semaphore::new(engine::MAX_INSTANCES as usize)),
             health,
-            reaper: Reaper::start(),
         })
     }
 
@@ -539,8 +535,9 @@ impl PluginRuntime {
         session: Session,
         work: CallFn<T>,
     ) -> Result<T, PluginError> {
-        let slot = Arc::clone(&self.slots)
-            .acquire_owned()
+        let _slot = self
+            .slots
+            .acquire()
             .await
             .expect("the slot semaphore is never closed");
         let limits = plugin.limits;
@@ -582,14 +579,6 @@ impl PluginRuntime {
             let wasi = wasi.get_mut().unwrap_or_else(PoisonError::into_inner);
             wasi.drain_into(&plugin.log);
         }
-        // Dropping the store resets the instance's memory, about 5 µs. While other tasks wait
-        // for a worker that would hold them up, so it goes to the idle thread, with the slot
-        // (free again once the reset is done). With none waiting, dropping it here keeps the
-        // slot and its pages warm for the next call: handed over, a lone caller's next calls
-        // would take other, cold slots (a call in a loop measured 10 → 24 µs).
-        if tasks_waiting() {
-            self.reaper.reap((store, slot));
-        }
         match outcome {
             Err(_) => Err(timeout()),
             Ok(Ok(value)) => Ok(value),
@@ -600,13 +589,6 @@ impl PluginRuntime {
             }),
         }
     }
-}
-
-/// Whether tasks wait in the runtime's shared queue: woken from off its workers (as the
-/// store writer's answers are) and not running yet, so the workers have more to do than
-/// they can start. (Each worker's own queue is not visible in stable tokio's metrics.)
-fn tasks_waiting() -> bool {
-    tokio::runtime::Handle::try_current().is_ok_and(|h| h.metrics().global_queue_depth() > 0)
 }
 
 fn expect_world(manifest: &Manifest, world: World) -> Result<(), PluginError> {

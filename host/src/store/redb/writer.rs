@@ -26,11 +26,6 @@
 //! commits: [`Marks::begin_read`] notes how far they may have gone when a read starts, and
 //! the read's result is handed out only once the durable mark has caught up. Only a batch
 //! in which a job failed makes a non-durable commit; otherwise reads never wait.
-//!
-//! Under load the writer paces itself: after a batch of [`PACE_FROM`] jobs or more it lets
-//! the next one gather for half as long as that batch's sync took before taking it (see
-//! [`run`]): a job waits at most half a sync longer, and none is answered before its
-//! commit is durable.
 
 use super::txn::Txn;
 use crate::error::context;
@@ -46,13 +41,6 @@ use tokio::sync::{oneshot, watch};
 
 /// Jobs taken into one batch at most, so a flood cannot delay its first caller unboundedly.
 const MAX_BATCH: usize = 512;
-
-/// A batch at least this large says that many writers wait on every commit: the next batch
-/// is then gathered for a while before it is taken (see [`run`]). A lone write, or a few, is
-/// never held.
-const PACE_FROM: usize = 8;
-/// The longest the next batch is gathered for, however slow the last sync was.
-const MAX_PACE: Duration = Duration::from_millis(1);
 
 /// What the writer thread is asked to do.
 enum Job {
@@ -290,17 +278,7 @@ fn run(db: &Database, queue: &mpsc::Receiver<Job>, notifier: &dyn Notifier, mark
                 Err(_) => break,
             }
         }
-        let crowded = batch.len() >= PACE_FROM;
-        let synced_in = batch.commit(notifier);
-        if crowded {
-            // Under load, taking whatever queued during the last sync commits as often as
-            // the disk allows, and a commit's cost is mostly fixed. Gathering for half as
-            // long as that sync took makes fewer, larger commits, for at most half a sync
-            // more of waiting; the cores it leaves idle drop the plugin calls' stores
-            // (`plugins::reaper`). Like PostgreSQL's `commit_delay`, but following the disk
-            // (benches/README.md, "Stores dropped in idle time, the group commit paced").
-            std::thread::sleep((synced_in / 2).min(MAX_PACE));
-        }
+        batch.commit(notifier);
     }
 }
 
@@ -392,8 +370,8 @@ impl<'a> Batch<'a> {
         self.settled.extend(stopped);
     }
 
-    /// Commits the batch durably, then answers every command; how long the commit took.
-    fn commit(self, notifier: &dyn Notifier) -> Duration {
+    /// Commits the batch durably, then answers every command.
+    fn commit(self, notifier: &dyn Notifier) {
         let Batch {
             db,
             marks,
@@ -410,12 +388,11 @@ impl<'a> Batch<'a> {
             None if !committed.is_empty() => make_durable(db),
             None => Ok(()),
         };
-        let synced_in = syncing.elapsed();
         committed.append(&mut applied);
         match &synced {
             Ok(()) => {
                 if !committed.is_empty() {
-                    telemetry::store_commit("redb", committed.len(), synced_in);
+                    telemetry::store_commit("redb", committed.len(), syncing.elapsed());
                 }
                 marks.durable.send_replace(mark);
             }
@@ -427,7 +404,6 @@ impl<'a> Batch<'a> {
         for command in committed {
             command.finish(synced.clone(), notifier);
         }
-        synced_in
     }
 }
 
