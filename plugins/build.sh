@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Builds every plugin under plugins/ into a WebAssembly component, plugins/<name>/<name>.wasm.
 #
-#   plugins/build.sh           build all plugins and update the committed components
-#   plugins/build.sh --check   build into a temporary directory and fail if any committed
-#                              component differs byte for byte from its source
+#   plugins/build.sh             build all plugins and update the committed components
+#   plugins/build.sh --check     build into a temporary directory and fail if any committed
+#                                component differs byte for byte from its source
+#   plugins/build.sh --install   only install the guest toolchain (what .ci/run does first)
 #
 # The guest toolchain is Debian's rustc-web with -Zbuild-std for wasm32-unknown-unknown
 # (rustup cannot fetch wasm targets on our machines; see shared/guests/rust.md), so missing
-# apt packages are installed (as root) and wasm-tools is built once into a cache directory.
-# Builds are reproducible, which is what makes --check meaningful.
+# apt packages are installed (as root) and wasm-tools is built once into a cache directory:
+# about five minutes on a fresh machine, most of it building wasm-tools.
+#
+# Builds are reproducible with the same toolchain, which is what makes --check meaningful.
+# The toolchain is Debian's, and Debian updates rustc-web with its browsers, so the one that
+# built the committed components is recorded beside them (plugins/TOOLCHAIN). Under another
+# one --check still builds, validates and checks every component against its manifest (the
+# sources compile and fit their world), but cannot compare bytes, and says so.
 #
 # Environment:
 #   AGENTX_GUEST_TOOLS   where wasm-tools is cached (default ~/.cache/agentx-guest-tools)
@@ -23,11 +30,15 @@ REPO_DIR="$(dirname "$PLUGINS_DIR")"
 TOOLS_DIR="${AGENTX_GUEST_TOOLS:-$HOME/.cache/agentx-guest-tools}"
 WASM_TOOLS="$TOOLS_DIR/bin/wasm-tools"
 
+TOOLCHAIN_FILE="$PLUGINS_DIR/TOOLCHAIN"
+
 CHECK=false
+INSTALL_ONLY=false
 case "${1:-}" in
   "") ;;
   --check) CHECK=true ;;
-  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+  --install) INSTALL_ONLY=true ;;
+  *) echo "usage: $0 [--check | --install]" >&2; exit 2 ;;
 esac
 
 step() { echo "==> $*"; }
@@ -93,8 +104,17 @@ check_component() {
   done
 }
 
+# What a component's bytes depend on beyond the sources and Cargo.lock: the compiler, the
+# std source it builds (both Debian's, at their package versions), the linker and wasm-tools.
+toolchain() {
+  echo "# Written by plugins/build.sh: the toolchain that built the committed components."
+  dpkg-query -W -f='${Package} ${Version}\n' rustc-web rust-web-src lld-19
+  "$WASM_TOOLS" --version
+}
+
 ensure_toolchain
 ensure_wasm_tools
+$INSTALL_ONLY && exit 0
 
 # Components are built and checked here first, so a failure never leaves a mix of old
 # and new components behind.
@@ -144,6 +164,14 @@ for name in "${PLUGINS[@]}"; do
   check_component "$PLUGINS_DIR/$name/plugin.toml" "$out"
 done
 
+if $CHECK && [ "$(toolchain)" != "$(cat "$TOOLCHAIN_FILE" 2>/dev/null)" ]; then
+  step "every plugin builds, validates and fits its manifest, but the committed components"
+  step "were built with another toolchain, so their bytes are not compared (plugins/build.sh"
+  step "rebuilds them with this one):"
+  diff <(cat "$TOOLCHAIN_FILE" 2>/dev/null) <(toolchain) || true
+  exit 0
+fi
+
 for name in "${PLUGINS[@]}"; do
   committed="$PLUGINS_DIR/$name/$name.wasm"
   if $CHECK; then
@@ -162,4 +190,5 @@ done
 if [ "${#failed[@]}" -gt 0 ]; then
   die "stale components: ${failed[*]}"
 fi
+$CHECK || toolchain >"$TOOLCHAIN_FILE"
 step "done in $((SECONDS - started)) s"

@@ -10,6 +10,8 @@
 #                                                  the same, but skip (successfully) when a
 #                                                  toolchain is missing instead of
 #                                                  installing it: for CI
+#   examples/plugins/build.sh --install            only install the toolchains (about three
+#                                                  minutes on a fresh machine)
 #
 # Toolchains, pinned, installed once under $AGENTX_GUEST_TOOLS (default
 # ~/.cache/agentx-guest-tools, where plugins/build.sh keeps wasm-tools too):
@@ -27,7 +29,10 @@
 # components get a stamp beside them, <name>.wasm.stamp: the toolchain, the sha256 of every
 # source (the WIT included), of the component's WIT, and of the component itself. --check
 # rebuilds, recomputes the stamp and compares it, and checks that the committed component
-# is the one its stamp names.
+# is the one its stamp names. The C build's bytes also depend on Debian's clang-19, lld-19
+# and wasi-libc, which Debian may update: the versions that built the committed component are
+# recorded in TOOLCHAIN here, and under others --check builds and validates it but does not
+# compare its bytes, and says so.
 set -euo pipefail
 
 WASM_TOOLS_VERSION=1.263.0
@@ -46,13 +51,18 @@ COMPONENTIZE_QJS="$TOOLS_DIR/js/node_modules/.bin/componentize-qjs"
 COMPONENTIZE_PY="$TOOLS_DIR/py/bin/componentize-py"
 ADAPTER="$TOOLS_DIR/wasi_snapshot_preview1.reactor-$ADAPTER_VERSION.wasm"
 
+APT_TOOLCHAIN=(clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc)
+TOOLCHAIN_FILE="$EXAMPLES_DIR/TOOLCHAIN"
+
 CHECK=false
 INSTALL=true
+INSTALL_ONLY=false
 for arg in "$@"; do
   case "$arg" in
     --check) CHECK=true ;;
     --if-installed) INSTALL=false ;;
-    *) echo "usage: $0 [--check [--if-installed]]" >&2; exit 2 ;;
+    --install) INSTALL_ONLY=true ;;
+    *) echo "usage: $0 [--check [--if-installed] | --install]" >&2; exit 2 ;;
   esac
 done
 
@@ -168,6 +178,7 @@ if [ "${#MISSING[@]}" -gt 0 ]; then
   echo "(examples/plugins/build.sh --check installs them)"
   exit 0
 fi
+$INSTALL_ONLY && exit 0
 
 # --- builds -----------------------------------------------------------------------------
 
@@ -225,6 +236,12 @@ build_c() {
     --adapt "wasi_snapshot_preview1=$ADAPTER" -o "$1"
 }
 
+# Debian's part of the C build, at its package versions.
+apt_toolchain() {
+  echo "# Written by examples/plugins/build.sh: Debian's toolchain that built c/c-greeter.wasm."
+  dpkg-query -W -f='${Package} ${Version}\n' "${APT_TOOLCHAIN[@]}"
+}
+
 stamp() {
   local component="$1" source
   echo "# Written by examples/plugins/build.sh, which checks it: this component's build is"
@@ -254,6 +271,11 @@ for lang in "${LANGS[@]}"; do
   if [ -z "$TOOLCHAIN" ]; then
     if ! $CHECK; then
       cp "$built" "$committed"
+      [ "$lang" != c ] || apt_toolchain >"$TOOLCHAIN_FILE"
+    elif [ "$lang" = c ] && [ "$(apt_toolchain)" != "$(cat "$TOOLCHAIN_FILE" 2>/dev/null)" ]; then
+      step "c: builds and validates, but Debian's toolchain is not the one that built the"
+      step "committed c/$name.wasm, so its bytes are not compared (build.sh rebuilds it):"
+      diff <(cat "$TOOLCHAIN_FILE" 2>/dev/null) <(apt_toolchain) || true
     elif cmp -s "$built" "$committed"; then
       step "$lang: matches the committed $lang/$name.wasm byte for byte"
     else
