@@ -375,6 +375,17 @@ fn toolchain_present(lang: &str) -> bool {
     present
 }
 
+/// The initial size, in 64 KiB pages, of each linear memory the component's modules define.
+fn initial_memory_pages(component: &[u8]) -> Vec<u64> {
+    let mut pages = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        if let wasmparser::Payload::MemorySection(memories) = payload.unwrap() {
+            pages.extend(memories.into_iter().map(|memory| memory.unwrap().initial));
+        }
+    }
+    pages
+}
+
 /// `plugin new` in a language with a toolchain: new, build, check, run, out of the tree.
 async fn scaffold_builds_and_answers(lang: &str) {
     if !toolchain_present(lang) {
@@ -393,12 +404,28 @@ async fn scaffold_builds_and_answers(lang: &str) {
     .await);
     let folder = dir.path().join(&name);
     let f = folder.to_str().unwrap();
+    if lang == "rust" {
+        // The plugin's own cargo settings apply, even when built from another directory.
+        std::fs::create_dir(folder.join(".cargo")).unwrap();
+        std::fs::write(
+            folder.join(".cargo/config.toml"),
+            "[target.wasm32-unknown-unknown]\n\
+             rustflags = [\"-C\", \"link-arg=-zstack-size=131072\"]\n",
+        )
+        .unwrap();
+    }
     let built = run_within(
-        &mut agentx("http://127.0.0.1:9", &["plugin", "build", f]),
+        agentx("http://127.0.0.1:9", &["plugin", "build", &name]).current_dir(dir.path()),
         Duration::from_secs(600),
     )
     .await;
     ok(&built);
+    if lang == "rust" {
+        // Rust's default 1 MiB stack alone would be 16 pages; 128 KiB leaves the SDK's heap
+        // region and the data: 7 pages.
+        let component = std::fs::read(folder.join(format!("{name}.wasm"))).unwrap();
+        assert_eq!(initial_memory_pages(&component), [7]);
+    }
     // An interpreter in a component compiles slowly (CPython's is 18 MB), the more so in a
     // debug build next to other tests: more than `plugin`'s 20 s.
     let slow = async |args: &[&str]| {

@@ -142,8 +142,12 @@ async fn rust(folder: &Path) -> anyhow::Result<Vec<u8>> {
             "wasm32-unknown-unknown",
             "-Zbuild-std=std,panic_abort",
             "--manifest-path",
+            "Cargo.toml",
         ])
-        .arg(folder.join("Cargo.toml"))
+        // Cargo reads `.cargo/config.toml` from where it runs, not from the manifest's
+        // folder: run in the plugin's, so its own settings (a smaller stack, say) apply
+        // wherever `agentx plugin build` is called from.
+        .current_dir(folder)
         // Debian's cargo must be told to use Debian's rustc: rustup's, first on PATH, has no
         // wasm std. -Zbuild-std needs RUSTC_BOOTSTRAP on a stable compiler, and Debian's
         // rustc has no rust-lld.
