@@ -139,11 +139,14 @@ started=$SECONDS
 # -Zbuild-std compiles std from rust-web-src, which the stable Debian compiler only allows
 # with RUSTC_BOOTSTRAP; Debian's rustc ships no rust-lld, hence wasm-ld-19. Panic
 # locations embed source paths: remapping the checkout and the cargo registry keeps them
-# the same whoever builds. NB: --manifest-path, not cd: the shell's working directory
-# would resolve the symlink.
+# the same whoever builds. The stack is 128 KiB rather than Rust's 1 MiB: the host walks
+# the page table of all of a finished instance's memory to reset it, so every call pays for
+# the stack's size, and these plugins touch one page of it (benches/README.md, "A smaller
+# guest memory"); overflowing it traps the call, never the host. NB: --manifest-path, not
+# cd: the shell's working directory would resolve the symlink.
 RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-19 \
 CARGO_TARGET_DIR="$PLUGINS_DIR/target" \
-CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$BUILD_LINK=/agentx"$'\x1f'"--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
+CARGO_ENCODED_RUSTFLAGS="-Clink-arg=-zstack-size=131072"$'\x1f'"--remap-path-prefix=$BUILD_LINK=/agentx"$'\x1f'"--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
   "$CARGO" build --manifest-path "$BUILD_LINK/plugins/Cargo.toml" --release --locked \
     --workspace --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort
 step "compiled in $((SECONDS - started)) s"
