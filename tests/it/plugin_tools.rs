@@ -421,10 +421,10 @@ async fn scaffold_builds_and_answers(lang: &str) {
     .await;
     ok(&built);
     if lang == "rust" {
-        // Rust's default 1 MiB stack alone would be 16 pages; 128 KiB leaves the SDK's heap
-        // region and the data: 7 pages.
+        // Rust's default 1 MiB stack alone would be 16 pages.
         let component = std::fs::read(folder.join(format!("{name}.wasm"))).unwrap();
-        assert_eq!(initial_memory_pages(&component), [7]);
+        let pages = initial_memory_pages(&component);
+        assert!(matches!(pages[..], [n] if n < 16), "{pages:?}");
     }
     // An interpreter in a component compiles slowly (CPython's is 18 MB), the more so in a
     // debug build next to other tests: more than `plugin`'s 20 s.
